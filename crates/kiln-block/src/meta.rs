@@ -36,6 +36,10 @@ pub struct FileMeta {
     pub name: String,
     pub rows: u64,
     pub bytes: u64,
+    /// Bytes at the end of the file holding the page index and the footer, so a
+    /// reader can fetch all Parquet metadata in one ranged request (0 = unknown).
+    #[serde(default)]
+    pub footer_bytes: u64,
 }
 
 /// A summary of the block's series, enough for label APIs and planning.
@@ -56,6 +60,11 @@ impl BlockMeta {
     /// True when the block's time range intersects `[start_ns, end_ns]` (both inclusive).
     pub fn overlaps(&self, start_ns: i64, end_ns: i64) -> bool {
         self.min_time_ns <= end_ns && self.max_time_ns >= start_ns
+    }
+
+    /// The entry of data file `name` (see [`crate::paths::files`]).
+    pub fn file(&self, name: &str) -> Option<&FileMeta> {
+        self.files.iter().find(|f| f.name == name)
     }
 
     /// Total bytes of the block's data files.

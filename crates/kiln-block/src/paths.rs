@@ -26,5 +26,5 @@ pub fn block_dir(tenant: &str, id: Ulid) -> Path {
 
 /// `tenants/<tenant>/blocks/<ULID>/<file>`
 pub fn block_file(tenant: &str, id: Ulid, file: &str) -> Path {
-    block_dir(tenant, id).child(file)
+    block_dir(tenant, id).join(file)
 }

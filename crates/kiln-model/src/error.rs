@@ -38,7 +38,14 @@ pub enum ModelError {
 
     // --- text formats -------------------------------------------------------
     #[error("invalid {format} line {line}: {reason}")]
-    InvalidText { format: &'static str, line: usize, reason: String },
+    InvalidText {
+        format: &'static str,
+        line: usize,
+        reason: String,
+    },
+    /// A legacy `/ingest` app name whose `.suffix` names no known profile type.
+    #[error("unknown profile type {0:?}")]
+    UnknownProfileType(String),
 
     // --- selectors ----------------------------------------------------------
     #[error("invalid label selector {selector:?}: {reason}")]
@@ -47,4 +54,11 @@ pub enum ModelError {
     // --- trees and encodings ------------------------------------------------
     #[error("invalid tree: {0}")]
     InvalidTree(String),
+    /// Diffs need non-negative values (spec §2.3); `side` is `left` or `right`.
+    #[error("{side} tree has negative value {value} at function {function:?}")]
+    NegativeValue {
+        side: &'static str,
+        function: String,
+        value: i64,
+    },
 }

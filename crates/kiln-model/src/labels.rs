@@ -41,7 +41,10 @@ pub struct Label {
 
 impl Label {
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: value.into() }
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -76,13 +79,22 @@ impl Labels {
         let name = name.into();
         match self.0.binary_search_by(|l| l.name.cmp(&name)) {
             Ok(i) => self.0[i].value = value.into(),
-            Err(i) => self.0.insert(i, Label { name, value: value.into() }),
+            Err(i) => self.0.insert(
+                i,
+                Label {
+                    name,
+                    value: value.into(),
+                },
+            ),
         }
     }
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let i = self.0.binary_search_by(|l| l.name.as_str().cmp(name)).ok()?;
+        let i = self
+            .0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()?;
         Some(self.0.remove(i).value)
     }
 
@@ -136,7 +148,11 @@ mod tests {
 
     #[test]
     fn sorted_unique_and_stable_fingerprint() {
-        let a = Labels::new([Label::new("b", "2"), Label::new("a", "1"), Label::new("b", "3")]);
+        let a = Labels::new([
+            Label::new("b", "2"),
+            Label::new("a", "1"),
+            Label::new("b", "3"),
+        ]);
         assert_eq!(a.as_slice(), &[Label::new("a", "1"), Label::new("b", "3")]);
         let b = Labels::new([Label::new("a", "1"), Label::new("b", "3")]);
         assert_eq!(a.fingerprint(), b.fingerprint());

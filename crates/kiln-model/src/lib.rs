@@ -12,6 +12,7 @@
 //! - label sets are sorted by name and unique, so fingerprints are stable;
 //! - one normalised profile holds exactly one sample type (one series).
 
+pub mod clock;
 pub mod error;
 pub mod flamegraph;
 pub mod flamegraph_diff;

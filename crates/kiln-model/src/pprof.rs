@@ -1,1 +1,27 @@
-//! Placeholder: being written.
+//! pprof ingestion: bytes → [`Profile`] → one [`NormalizedProfile`] per series.
+//!
+//! ```text
+//!  bytes ─► decode (sniff 1f 8b, bounded gunzip, prost) ─► google.v1.Profile
+//!        ─► normalise (validate, resolve symbols, lift sample labels,
+//!                      one series per sample type × sample-label set)
+//!        ─► Vec<NormalizedProfile> sharing one frame table
+//! ```
+//!
+//! Series labels are built by [`build_series_labels`], which the text formats
+//! reuse so that every ingest path validates labels the same way.
+//!
+//! [`Profile`]: kiln_proto::google::v1::Profile
+//! [`NormalizedProfile`]: crate::NormalizedProfile
+
+mod decode;
+mod normalise;
+mod series;
+mod symbols;
+
+pub use decode::{decode, decompress_if_gzip, is_gzip};
+pub use normalise::normalise;
+pub(crate) use series::with_derived_labels;
+pub use series::{build_series_labels, sanitize_label_name};
+
+#[cfg(test)]
+mod tests;

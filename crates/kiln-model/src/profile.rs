@@ -19,7 +19,10 @@ pub struct Frame {
 impl Frame {
     /// A frame known only by its function name (text formats).
     pub fn named(function: impl Into<String>) -> Self {
-        Self { function: function.into(), ..Default::default() }
+        Self {
+            function: function.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -60,6 +63,8 @@ impl NormalizedProfile {
 
     /// The service this profile belongs to.
     pub fn service_name(&self) -> &str {
-        self.labels.get(crate::labels::names::SERVICE_NAME).unwrap_or_default()
+        self.labels
+            .get(crate::labels::names::SERVICE_NAME)
+            .unwrap_or_default()
     }
 }

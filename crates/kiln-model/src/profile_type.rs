@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn round_trip_and_empty_period() {
-        for id in ["process_cpu:cpu:nanoseconds:cpu:nanoseconds", "memory:inuse_space:bytes::"] {
+        for id in [
+            "process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+            "memory:inuse_space:bytes::",
+        ] {
             assert_eq!(ProfileType::parse(id).unwrap().id(), id);
         }
         let delta = ProfileType::parse("memory:alloc_space:bytes:space:bytes:delta").unwrap();

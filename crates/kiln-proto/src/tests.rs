@@ -1,9 +1,7 @@
 //! Wire-compatibility checks: field numbers with gaps and protojson names.
 
 use crate::push::v1::{PushRequest, RawProfileSeries, RawSample};
-use crate::querier::v1::{
-    FlameGraph, Level, SelectMergeStacktracesRequest, SeriesResponse,
-};
+use crate::querier::v1::{FlameGraph, Level, SelectMergeStacktracesRequest, SeriesResponse};
 use crate::types::v1::{LabelPair, Labels, ProfileType};
 use prost::Message;
 
@@ -11,7 +9,10 @@ use prost::Message;
 fn series_response_uses_field_two() {
     let response = SeriesResponse {
         labels_set: vec![Labels {
-            labels: vec![LabelPair { name: "a".into(), value: "b".into() }],
+            labels: vec![LabelPair {
+                name: "a".into(),
+                value: "b".into(),
+            }],
         }],
     };
     let bytes = response.encode_to_vec();
@@ -21,7 +22,10 @@ fn series_response_uses_field_two() {
 
 #[test]
 fn profile_type_sample_type_is_field_four() {
-    let pt = ProfileType { sample_type: "cpu".into(), ..Default::default() };
+    let pt = ProfileType {
+        sample_type: "cpu".into(),
+        ..Default::default()
+    };
     let bytes = pt.encode_to_vec();
     assert_eq!(bytes[0], 0x22, "field 4, length-delimited");
 }
@@ -30,7 +34,9 @@ fn profile_type_sample_type_is_field_four() {
 fn int64_are_json_strings_and_names_are_lower_camel_case() {
     let fg = FlameGraph {
         names: vec!["total".into()],
-        levels: vec![Level { values: vec![0, 100, 0, 0] }],
+        levels: vec![Level {
+            values: vec![0, 100, 0, 0],
+        }],
         total: 100,
         max_self: 7,
     };
@@ -57,7 +63,10 @@ fn push_request_json_names() {
     let req = PushRequest {
         series: vec![RawProfileSeries {
             labels: vec![],
-            samples: vec![RawSample { raw_profile: vec![1, 2, 3], id: "x".into() }],
+            samples: vec![RawSample {
+                raw_profile: vec![1, 2, 3],
+                id: "x".into(),
+            }],
             annotations: vec![],
         }],
     };

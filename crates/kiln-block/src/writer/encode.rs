@@ -1,0 +1,262 @@
+//! Arrow batches and Parquet encoding of each file, with the writer
+//! properties that make pruning work (page index, sorting metadata, small pages).
+
+use super::WriterConfig;
+use super::tables::Tables;
+use crate::paths::files;
+use crate::schema::{self, cols};
+use crate::{BlockError, FORMAT_VERSION};
+use arrow::array::{
+    ArrayRef, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt32Array,
+    UInt64Array,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
+use parquet::schema::types::ColumnPath;
+use std::sync::Arc;
+
+/// One encoded Parquet file of a block.
+#[derive(Debug, Clone)]
+pub struct EncodedFile {
+    /// File name inside the block folder.
+    pub name: &'static str,
+    pub bytes: Bytes,
+    pub rows: u64,
+    /// Bytes at the end of the file holding the page index and footer.
+    pub footer_bytes: u64,
+}
+
+/// Encodes the five Parquet files, in the order of [`crate::paths::files`].
+pub(crate) fn encode_files(
+    t: &Tables<'_>,
+    config: &WriterConfig,
+) -> Result<Vec<EncodedFile>, BlockError> {
+    Ok(vec![
+        encode(files::SAMPLES, &samples_batch(t)?, samples_props(config))?,
+        encode(files::PROFILES, &profiles_batch(t)?, profiles_props(config))?,
+        encode(files::SERIES, &series_batch(t)?, series_props(config))?,
+        encode(files::STACKS, &stacks_batch(t)?, stacks_props(config))?,
+        encode(files::FRAMES, &frames_batch(t)?, frames_props(config))?,
+    ])
+}
+
+fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, BlockError> {
+    Ok(RecordBatch::try_new(schema, columns)?)
+}
+
+fn u32s(it: impl Iterator<Item = u32>) -> ArrayRef {
+    Arc::new(UInt32Array::from_iter_values(it))
+}
+
+fn i64s(it: impl Iterator<Item = i64>) -> ArrayRef {
+    Arc::new(Int64Array::from_iter_values(it))
+}
+
+fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
+    // Collected first: `from_iter_values` needs an exact size hint (flat_map has none).
+    Arc::new(StringArray::from(it.collect::<Vec<&str>>()))
+}
+
+fn samples_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
+    let s = &t.samples;
+    batch(
+        schema::samples(),
+        vec![
+            u32s(s.iter().map(|r| r.series_id)),
+            i64s(s.iter().map(|r| r.time_ns)),
+            u32s(s.iter().map(|r| r.stack_id)),
+            i64s(s.iter().map(|r| r.value)),
+            Arc::new(UInt64Array::from_iter_values(s.iter().map(|r| r.span_id))),
+        ],
+    )
+}
+
+fn profiles_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
+    let p = &t.profiles;
+    batch(
+        schema::profiles(),
+        vec![
+            u32s(p.iter().map(|r| r.series_id)),
+            i64s(p.iter().map(|r| r.time_ns)),
+            i64s(p.iter().map(|r| r.duration_ns)),
+            i64s(p.iter().map(|r| r.period)),
+            i64s(p.iter().map(|r| r.total)),
+            u32s(p.iter().map(|r| r.sample_count)),
+            strs(p.iter().map(|r| r.profile_id)),
+        ],
+    )
+}
+
+fn series_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
+    let s = &t.series;
+    let all = || s.iter().flat_map(|r| r.labels.iter());
+    let pairs = StructArray::try_new(
+        schema::label_struct_fields(),
+        vec![
+            strs(all().map(|l| l.name.as_str())),
+            strs(all().map(|l| l.value.as_str())),
+        ],
+        None,
+    )?;
+    let DataType::List(item) = schema::series().field(3).data_type().clone() else {
+        return Err(BlockError::corrupt("series schema: labels is not a list"));
+    };
+    let offsets = OffsetBuffer::from_lengths(s.iter().map(|r| r.labels.len()));
+    let labels = ListArray::try_new(item, offsets, Arc::new(pairs), None)?;
+    batch(
+        schema::series(),
+        vec![
+            u32s(0..s.len() as u32),
+            strs(s.iter().map(|r| r.profile_type.as_str())),
+            strs(s.iter().map(|r| r.service_name)),
+            Arc::new(labels),
+            Arc::new(UInt64Array::from_iter_values(
+                s.iter().map(|r| r.labels.fingerprint()),
+            )),
+        ],
+    )
+}
+
+fn stacks_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
+    let s = &t.symbols;
+    batch(
+        schema::stacks(),
+        vec![
+            u32s(1..=s.stack_parent.len() as u32),
+            u32s(s.stack_parent.iter().copied()),
+            u32s(s.stack_frame.iter().copied()),
+        ],
+    )
+}
+
+fn frames_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
+    let f = &t.symbols.frames;
+    batch(
+        schema::frames(),
+        vec![
+            u32s(0..f.len() as u32),
+            strs(f.iter().map(|f| f.function.as_str())),
+            strs(f.iter().map(|f| f.system_name.as_str())),
+            strs(f.iter().map(|f| f.file.as_str())),
+            i64s(f.iter().map(|f| f.line)),
+            strs(f.iter().map(|f| f.binary.as_str())),
+        ],
+    )
+}
+
+/// Properties shared by every file: zstd, page statistics, a format marker.
+fn base_props(config: &WriterConfig) -> WriterPropertiesBuilder {
+    let level = ZstdLevel::try_new(config.zstd_level).unwrap_or_default();
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_created_by(format!("kiln {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            "kiln.format_version".to_string(),
+            FORMAT_VERSION.to_string(),
+        )]))
+}
+
+/// Row group and page limits for the two files scanned with pushdown.
+fn scanned_props(config: &WriterConfig) -> WriterPropertiesBuilder {
+    let page_rows = config.data_page_rows.max(1);
+    base_props(config)
+        .set_max_row_group_row_count(Some(config.row_group_rows.max(1)))
+        .set_data_page_row_count_limit(page_rows)
+        // Page limits are checked between write batches.
+        .set_write_batch_size(page_rows.min(1024))
+}
+
+fn sorted_by(columns: &[usize]) -> Option<Vec<SortingColumn>> {
+    Some(
+        columns
+            .iter()
+            .map(|&c| SortingColumn {
+                column_idx: c as i32,
+                descending: false,
+                nulls_first: false,
+            })
+            .collect(),
+    )
+}
+
+/// Plain delta encoding for a sorted or slowly-changing integer column.
+fn delta(b: WriterPropertiesBuilder, column: &str) -> WriterPropertiesBuilder {
+    let path = ColumnPath::from(column);
+    b.set_column_dictionary_enabled(path.clone(), false)
+        .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
+}
+
+fn samples_props(config: &WriterConfig) -> WriterProperties {
+    // series_id: dictionary + RLE (long runs); time_ns and stack_id: delta;
+    // value and span_id: dictionary with plain fallback.
+    let b = scanned_props(config).set_sorting_columns(sorted_by(&[0, 1, 2, 4]));
+    let b = delta(b, cols::TIME_NS);
+    delta(b, cols::STACK_ID).build()
+}
+
+fn profiles_props(config: &WriterConfig) -> WriterProperties {
+    let b = scanned_props(config).set_sorting_columns(sorted_by(&[0, 1, 6]));
+    delta(b, cols::TIME_NS).build()
+}
+
+fn series_props(config: &WriterConfig) -> WriterProperties {
+    base_props(config)
+        .set_sorting_columns(sorted_by(&[0]))
+        .build()
+}
+
+fn stacks_props(config: &WriterConfig) -> WriterProperties {
+    let b = base_props(config).set_sorting_columns(sorted_by(&[0]));
+    let b = delta(b, cols::STACK_ID);
+    delta(b, cols::PARENT_ID).build()
+}
+
+fn frames_props(config: &WriterConfig) -> WriterProperties {
+    let b = base_props(config).set_sorting_columns(sorted_by(&[0]));
+    delta(b, cols::FRAME_ID).build()
+}
+
+fn encode(
+    name: &'static str,
+    batch: &RecordBatch,
+    props: WriterProperties,
+) -> Result<EncodedFile, BlockError> {
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))?;
+    writer.write(batch)?;
+    let metadata = writer.close()?;
+    let footer_bytes = footer_bytes(&buf, &metadata);
+    Ok(EncodedFile {
+        name,
+        bytes: Bytes::from(buf),
+        rows: batch.num_rows() as u64,
+        footer_bytes,
+    })
+}
+
+/// Length of the file's tail that holds the page index (if any) and the footer.
+fn footer_bytes(buf: &[u8], metadata: &ParquetMetaData) -> u64 {
+    let len = buf.len() as u64;
+    let Some(tail) = buf.len().checked_sub(8).map(|at| &buf[at..at + 4]) else {
+        return 0;
+    };
+    let metadata_len = u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]) as u64;
+    let mut start = len.saturating_sub(8 + metadata_len);
+    for rg in metadata.row_groups() {
+        for c in rg.columns() {
+            for offset in [c.column_index_offset(), c.offset_index_offset()]
+                .into_iter()
+                .flatten()
+            {
+                start = start.min(offset.max(0) as u64);
+            }
+        }
+    }
+    len - start
+}

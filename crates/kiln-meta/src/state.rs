@@ -1,0 +1,302 @@
+//! The block index in memory, and the operations that change it.
+//!
+//! Both implementations share it: [`InMemoryMetastore`](crate::InMemoryMetastore)
+//! keeps only this; [`EmbeddedMetastore`](crate::EmbeddedMetastore) keeps this
+//! as a cache of its log. Every change goes through two steps:
+//!
+//! ```text
+//!  request ──► State::prepare (validate; normalise; None = no-op) ──► [log it] ──► State::apply
+//! ```
+//!
+//! `prepare` reads only; `apply` cannot fail on a prepared op. Splitting them
+//! lets the embedded store write the log entry between the two, so memory
+//! changes only after the op is durable.
+
+use crate::error::{MetaError, Result};
+use kiln_block::BlockMeta;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Bound;
+use ulid::Ulid;
+
+/// One committed change of the index. This is also the body of a log entry of
+/// the embedded metastore, so its serialised form is a stored format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(crate) enum Op {
+    Register {
+        block: BlockMeta,
+    },
+    Replace {
+        tenant: String,
+        sources: Vec<Ulid>,
+        replacements: Vec<BlockMeta>,
+    },
+    Delete {
+        tenant: String,
+        ids: Vec<Ulid>,
+    },
+}
+
+impl Op {
+    /// Ids this op removes (after `prepare`, exactly the ones present).
+    pub(crate) fn removed_ids(&self) -> Vec<Ulid> {
+        match self {
+            Op::Register { .. } => Vec::new(),
+            Op::Replace { sources, .. } => sources.clone(),
+            Op::Delete { ids, .. } => ids.clone(),
+        }
+    }
+}
+
+/// The blocks of one tenant, ordered the way `list_blocks` answers.
+#[derive(Debug, Default, Clone)]
+struct TenantBlocks {
+    by_time: BTreeMap<(i64, Ulid), BlockMeta>,
+    /// id → `min_time_ns`, the other half of the `by_time` key.
+    min_time: HashMap<Ulid, i64>,
+}
+
+impl TenantBlocks {
+    fn get(&self, id: Ulid) -> Option<&BlockMeta> {
+        let min = self.min_time.get(&id)?;
+        self.by_time.get(&(*min, id))
+    }
+
+    fn contains(&self, id: Ulid) -> bool {
+        self.min_time.contains_key(&id)
+    }
+
+    fn insert(&mut self, block: BlockMeta) {
+        self.remove(block.id);
+        self.min_time.insert(block.id, block.min_time_ns);
+        self.by_time.insert((block.min_time_ns, block.id), block);
+    }
+
+    fn remove(&mut self, id: Ulid) -> Option<BlockMeta> {
+        let min = self.min_time.remove(&id)?;
+        self.by_time.remove(&(min, id))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.min_time.is_empty()
+    }
+}
+
+/// The whole index: tenant → blocks. Blocks are keyed by (tenant, id): the
+/// same ULID under two tenants names two unrelated blocks, so no operation of
+/// one tenant can observe or touch another's.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct State {
+    tenants: BTreeMap<String, TenantBlocks>,
+}
+
+impl State {
+    /// Rebuilds a state from a snapshot's block list. Fails on a block that
+    /// breaks an invariant or appears twice.
+    pub(crate) fn from_blocks(blocks: Vec<BlockMeta>) -> Result<Self> {
+        let mut state = State::default();
+        for block in blocks {
+            validate_block(&block)?;
+            let tenant = state.tenants.entry(block.tenant.clone()).or_default();
+            if tenant.contains(block.id) {
+                return Err(MetaError::Conflict {
+                    tenant: block.tenant,
+                    id: block.id,
+                });
+            }
+            tenant.insert(block);
+        }
+        Ok(state)
+    }
+
+    /// Every block, by tenant then (min_time, id): the snapshot order.
+    pub(crate) fn all_blocks(&self) -> impl Iterator<Item = &BlockMeta> {
+        self.tenants.values().flat_map(|t| t.by_time.values())
+    }
+
+    /// Blocks of `tenant` overlapping `[start_ns, end_ns]`, by (min_time, id).
+    pub(crate) fn list(&self, tenant: &str, start_ns: i64, end_ns: i64) -> Vec<BlockMeta> {
+        let Some(blocks) = self.tenants.get(tenant) else {
+            return Vec::new();
+        };
+        if start_ns > end_ns {
+            return Vec::new();
+        }
+        // Every overlapping block starts at or before `end_ns`; the ones that
+        // also end at or after `start_ns` overlap.
+        let upper = Bound::Included((end_ns, Ulid::max()));
+        blocks
+            .by_time
+            .range((Bound::Unbounded, upper))
+            .map(|(_, b)| b)
+            .filter(|b| b.overlaps(start_ns, end_ns))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) fn get(&self, tenant: &str, id: Ulid) -> Option<BlockMeta> {
+        self.tenants.get(tenant)?.get(id).cloned()
+    }
+
+    /// Tenants with at least one block, sorted.
+    pub(crate) fn tenant_names(&self) -> Vec<String> {
+        self.tenants.keys().cloned().collect()
+    }
+
+    /// Validates `op` against the current state and normalises it.
+    ///
+    /// `Ok(None)` means the op changes nothing (an identical block registered
+    /// again, a delete of absent ids, an empty replace) and need not be logged.
+    pub(crate) fn prepare(&self, op: &Op) -> Result<Option<Op>> {
+        match op {
+            Op::Register { block } => self.prepare_register(block),
+            Op::Replace {
+                tenant,
+                sources,
+                replacements,
+            } => self.prepare_replace(tenant, sources, replacements),
+            Op::Delete { tenant, ids } => Ok(self.prepare_delete(tenant, ids)),
+        }
+    }
+
+    fn prepare_register(&self, block: &BlockMeta) -> Result<Option<Op>> {
+        validate_block(block)?;
+        match self.get(&block.tenant, block.id) {
+            Some(existing) if existing == *block => Ok(None),
+            Some(_) => Err(MetaError::Conflict {
+                tenant: block.tenant.clone(),
+                id: block.id,
+            }),
+            None => Ok(Some(Op::Register {
+                block: block.clone(),
+            })),
+        }
+    }
+
+    fn prepare_replace(
+        &self,
+        tenant: &str,
+        sources: &[Ulid],
+        replacements: &[BlockMeta],
+    ) -> Result<Option<Op>> {
+        let blocks = self.tenants.get(tenant);
+        let present = |id: Ulid| blocks.is_some_and(|b| b.contains(id));
+
+        let mut seen = HashSet::new();
+        let sources: Vec<Ulid> = sources.iter().copied().filter(|id| seen.insert(*id)).collect();
+        if let Some(&id) = sources.iter().find(|id| !present(**id)) {
+            return Err(MetaError::NotFound {
+                tenant: tenant.to_owned(),
+                id,
+            });
+        }
+
+        let mut new_ids = HashSet::new();
+        for block in replacements {
+            validate_block(block)?;
+            if block.tenant != tenant {
+                return Err(MetaError::InvalidBlock {
+                    id: block.id,
+                    reason: format!(
+                        "replacement belongs to tenant {:?}, not {tenant:?}",
+                        block.tenant
+                    ),
+                });
+            }
+            if !new_ids.insert(block.id) {
+                return Err(MetaError::InvalidBlock {
+                    id: block.id,
+                    reason: "id appears twice among the replacements".to_owned(),
+                });
+            }
+            // A replacement may reuse a source's id (rewriting a block's meta),
+            // but never overwrite a block that stays.
+            if present(block.id) && !seen.contains(&block.id) {
+                return Err(MetaError::Conflict {
+                    tenant: tenant.to_owned(),
+                    id: block.id,
+                });
+            }
+        }
+
+        if sources.is_empty() && replacements.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Op::Replace {
+            tenant: tenant.to_owned(),
+            sources,
+            replacements: replacements.to_vec(),
+        }))
+    }
+
+    fn prepare_delete(&self, tenant: &str, ids: &[Ulid]) -> Option<Op> {
+        let blocks = self.tenants.get(tenant)?;
+        let mut seen = HashSet::new();
+        let ids: Vec<Ulid> = ids
+            .iter()
+            .copied()
+            .filter(|id| blocks.contains(*id) && seen.insert(*id))
+            .collect();
+        (!ids.is_empty()).then(|| Op::Delete {
+            tenant: tenant.to_owned(),
+            ids,
+        })
+    }
+
+    /// Applies an op returned by [`State::prepare`] on this same state.
+    pub(crate) fn apply(&mut self, op: Op) {
+        match op {
+            Op::Register { block } => {
+                self.tenants
+                    .entry(block.tenant.clone())
+                    .or_default()
+                    .insert(block);
+            }
+            Op::Replace {
+                tenant,
+                sources,
+                replacements,
+            } => {
+                let blocks = self.tenants.entry(tenant.clone()).or_default();
+                for id in sources {
+                    let removed = blocks.remove(id);
+                    debug_assert!(removed.is_some(), "replace of unprepared source {id}");
+                }
+                for block in replacements {
+                    blocks.insert(block);
+                }
+                self.drop_if_empty(&tenant);
+            }
+            Op::Delete { tenant, ids } => {
+                if let Some(blocks) = self.tenants.get_mut(&tenant) {
+                    for id in ids {
+                        blocks.remove(id);
+                    }
+                }
+                self.drop_if_empty(&tenant);
+            }
+        }
+    }
+
+    fn drop_if_empty(&mut self, tenant: &str) {
+        if self.tenants.get(tenant).is_some_and(TenantBlocks::is_empty) {
+            self.tenants.remove(tenant);
+        }
+    }
+}
+
+/// Checks the invariants a block must hold to be indexed.
+fn validate_block(block: &BlockMeta) -> Result<()> {
+    let invalid = |reason: &str| MetaError::InvalidBlock {
+        id: block.id,
+        reason: reason.to_owned(),
+    };
+    if block.tenant.is_empty() {
+        return Err(invalid("empty tenant"));
+    }
+    if block.min_time_ns > block.max_time_ns {
+        return Err(invalid("min_time_ns is after max_time_ns"));
+    }
+    Ok(())
+}

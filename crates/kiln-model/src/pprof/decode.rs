@@ -1,0 +1,69 @@
+//! Bounded decoding: gzip sniffing and decompression, then prost.
+
+use crate::error::ModelError;
+use crate::limits::exceeds;
+use flate2::read::MultiGzDecoder;
+use kiln_proto::google::v1::Profile;
+use prost::Message;
+use std::borrow::Cow;
+use std::io::Read;
+
+/// The two magic bytes that open every gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// True when `bytes` starts with the gzip magic. Agents gzip pprof with or
+/// without saying so, so the body itself is the only reliable signal.
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Gunzips `bytes` if they start with the gzip magic, else borrows them.
+///
+/// Concatenated gzip members are decoded as one stream. At most `limit + 1`
+/// bytes are ever inflated, so a gzip bomb costs `limit` bytes of memory, not
+/// its expanded size. Either way the result must fit in `limit` bytes
+/// (`0` = no limit), since the limit is on the profile, not on its encoding.
+pub fn decompress_if_gzip(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, ModelError> {
+    if !is_gzip(bytes) {
+        if exceeds(limit, bytes.len()) {
+            return Err(ModelError::DecompressedTooLarge { limit });
+        }
+        return Ok(Cow::Borrowed(bytes));
+    }
+    let decoder = MultiGzDecoder::new(bytes);
+    let mut out = Vec::with_capacity(initial_capacity(bytes.len(), limit));
+    let read = if limit == 0 {
+        decoder.take(u64::MAX).read_to_end(&mut out)
+    } else {
+        decoder.take(limit as u64 + 1).read_to_end(&mut out)
+    };
+    read.map_err(|e| ModelError::Gzip(e.to_string()))?;
+    if exceeds(limit, out.len()) {
+        return Err(ModelError::DecompressedTooLarge { limit });
+    }
+    Ok(Cow::Owned(out))
+}
+
+/// A guess at the inflated size (pprof compresses about 4×), capped by the limit
+/// so that a tiny bomb cannot make us reserve much up front.
+fn initial_capacity(compressed: usize, limit: usize) -> usize {
+    let guess = compressed.saturating_mul(4).min(64 << 20);
+    if limit == 0 {
+        guess
+    } else {
+        guess.min(limit + 1)
+    }
+}
+
+/// Decodes a pprof profile, gzipped or not, within `limits.max_decompressed_bytes`.
+///
+/// Truncated messages and invalid UTF-8 in the string table are
+/// [`ModelError::Protobuf`]; nothing is validated beyond the wire format
+/// (that is [`super::normalise`]'s job).
+pub fn decode(
+    bytes: &[u8],
+    limits: &crate::limits::NormalizeLimits,
+) -> Result<Profile, ModelError> {
+    let raw = decompress_if_gzip(bytes, limits.max_decompressed_bytes)?;
+    Profile::decode(raw.as_ref()).map_err(|e| ModelError::Protobuf(e.to_string()))
+}

@@ -1,0 +1,88 @@
+//! The one HTTP port: routes and the server loop.
+//!
+//! `axum::serve` (features `http1` + `http2`) drives every connection with
+//! hyper-util's auto builder, which reads the first bytes to tell an HTTP/2
+//! prior-knowledge preface (h2c: gRPC, Connect over HTTP/2) from HTTP/1.1
+//! (Connect, gRPC-Web, `/ready`, `/metrics`), so one listener serves all of
+//! them; the integration tests check both on the same port.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+use crate::config::KilnConfig;
+use crate::ingest_http;
+use crate::metrics;
+use crate::push::{self, PushSink};
+use crate::rpc::RpcRouter;
+
+/// Builds the full router. `serve` uses this too; tests and embedders can
+/// mount it on their own listener. `/ready` always answers 200 here; under
+/// [`serve`] it turns 503 once shutdown begins.
+pub fn router(config: Arc<KilnConfig>, push_sink: Arc<dyn PushSink>) -> Router {
+    build(config, push_sink, Arc::new(AtomicBool::new(true)))
+}
+
+fn build(config: Arc<KilnConfig>, push_sink: Arc<dyn PushSink>, ready: Arc<AtomicBool>) -> Router {
+    // Install the recorder before the first request is counted.
+    metrics::prometheus_handle();
+    let rpcs = push::register(RpcRouter::default(), push_sink.clone());
+    let router = rpcs.into_router(config.clone());
+    ingest_http::routes(router, config, push_sink)
+        .route(
+            "/ready",
+            get(move || {
+                let ready = ready.load(Ordering::Acquire);
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+                    }
+                }
+            }),
+        )
+        .route("/metrics", get(metrics::render))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
+}
+
+/// Serves every protocol on `listener` until `shutdown` resolves, then stops
+/// accepting, lets in-flight requests finish (so pushes get their
+/// acknowledgement) and returns.
+pub async fn serve<F>(
+    config: Arc<KilnConfig>,
+    listener: TcpListener,
+    push_sink: Arc<dyn PushSink>,
+    shutdown: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let ready = Arc::new(AtomicBool::new(true));
+    let app = build(config, push_sink, ready.clone());
+    let upkeep = metrics::spawn_upkeep();
+    tracing::info!(addr = %listener.local_addr()?, "serving Connect, gRPC and gRPC-Web");
+    // Small unary requests and responses: don't let Nagle delay them.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "setting TCP_NODELAY failed");
+        }
+    });
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            ready.store(false, Ordering::Release);
+            tracing::info!("shutting down: draining in-flight requests");
+        })
+        .await;
+    upkeep.abort();
+    result
+}

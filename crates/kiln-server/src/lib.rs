@@ -1,0 +1,50 @@
+//! Kiln's ports: one HTTP port that speaks every Pyroscope protocol.
+//!
+//! ```text
+//!             ┌──────────────── kiln-server (this crate) ────────────────┐
+//!  agents ──► │ TCP :4040 ─► hyper-util auto (HTTP/1.1 | h2c)            │
+//!  Grafana    │   POST /pkg.Service/Method ─► rpc: Content-Type picks    │
+//!  profilecli │        Connect | gRPC | gRPC-Web, codec proto | json     │
+//!             │        tenant (X-Scope-OrgID) ─► bounded body, gzip      │
+//!             │        ─► one handler per RPC ─────────────────────────► │ ─► PushSink (kiln-ingest)
+//!             │   GET /ready, GET /metrics                               │
+//!             └──────────────────────────────────────────────────────────┘
+//! ```
+//!
+//! Parts:
+//! * [`config`]: [`KilnConfig`], layered defaults < `kiln.toml` <
+//!   `KILN_<SECTION>__<KEY>` < flags, with per-tenant limit overrides.
+//! * `rpc`: the unary RPC layer; each RPC is written once as
+//!   `async fn(RequestContext, Req) -> Result<Resp, ApiError>` and served as
+//!   Connect, gRPC and gRPC-Web (the module docs explain why it is
+//!   hand-written rather than tonic).
+//! * [`tenant`]: tenant resolution and tenant-ID rules.
+//! * [`ApiError`]: every RPC error, mapped to Connect/gRPC/HTTP in one place.
+//! * [`metrics`]: metric names and the Prometheus recorder.
+//! * [`serve`] / [`router`]: the entry points.
+//!
+//! Invariants:
+//! * An RPC is answered only after its handler returns: for Push that is
+//!   the sink's acknowledgement, never earlier.
+//! * Request bodies are bounded before and after decompression by the
+//!   tenant's `limits.ingestion_body_limit_mb`; bad input yields an error
+//!   response, never a panic.
+//! * With multi-tenancy off every request is tenant `anonymous`; with it on,
+//!   no RPC runs without a valid `X-Scope-OrgID`.
+
+pub mod config;
+mod error;
+mod http;
+mod ingest_http;
+mod ingest_sink;
+pub mod metrics;
+mod push;
+mod rpc;
+pub mod tenant;
+
+pub use config::{ConfigError, ConfigSources, KilnConfig, Limits};
+pub use error::{ApiError, Code};
+pub use http::{router, serve};
+pub use ingest_sink::{IngestSink, ingest_limits};
+pub use push::{PUSH_PATH, PushSink};
+pub use rpc::{Codec, Protocol, RequestContext};

@@ -1,0 +1,120 @@
+//! `kiln server`: every role in one process (the embedded default).
+
+use anyhow::Context;
+use kiln_ingest::{IngestService, Ingester, IngesterConfig};
+use kiln_meta::{EmbeddedConfig, EmbeddedMetastore, Metastore};
+use kiln_model::clock::SystemClock;
+use kiln_server::{IngestSink, KilnConfig, ingest_limits};
+use kiln_store::{StoreConfig, open_store};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Flags override `kiln.toml` and `KILN_*` environment variables.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// Configuration file (TOML); see config.example.toml.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address of the one port serving every protocol (default 0.0.0.0:4040).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Data directory of the filesystem store (default ./data).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<String>,
+    /// Roles to run: `all` (default) or a comma-separated list.
+    #[arg(long, value_name = "ROLES")]
+    target: Option<String>,
+}
+
+impl ServerArgs {
+    fn flags(&self) -> Vec<(String, String)> {
+        let mut flags = Vec::new();
+        if let Some(v) = &self.listen {
+            flags.push(("server.listen".into(), v.clone()));
+        }
+        if let Some(v) = &self.data_dir {
+            flags.push(("storage.data_dir".into(), v.clone()));
+        }
+        if let Some(v) = &self.target {
+            flags.push(("target".into(), v.clone()));
+        }
+        flags
+    }
+}
+
+pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let config = Arc::new(KilnConfig::load(args.config.as_deref(), args.flags())?);
+    let store = open_store(&StoreConfig::Filesystem {
+        root: config.storage.data_dir.clone(),
+    })
+    .context("opening the data directory")?;
+    let metastore: Arc<dyn Metastore> = Arc::new(
+        EmbeddedMetastore::open(store.clone(), EmbeddedConfig::default())
+            .await
+            .context("opening the metastore")?,
+    );
+    let ingester = Ingester::new(
+        IngesterConfig {
+            flush_interval: config.ingester.flush_interval,
+            max_buffer_bytes: config.ingester.max_buffer_bytes as usize,
+            max_wait: config.ingester.max_wait,
+        },
+        store,
+        metastore,
+    );
+    let limits_config = config.clone();
+    let service = IngestService::new(
+        ingester.clone(),
+        Arc::new(move |tenant: &str| ingest_limits(limits_config.limits_for(tenant))),
+        Arc::new(SystemClock),
+    );
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        data_dir = %config.storage.data_dir.display(),
+        "kiln server starting"
+    );
+
+    // The flusher outlives the HTTP server: requests still draining at
+    // shutdown wait for their flush, then the last buffers are flushed.
+    let (server_done, flusher_stop) = tokio::sync::oneshot::channel::<()>();
+    let flusher = tokio::spawn({
+        let ingester = ingester.clone();
+        async move {
+            ingester
+                .run(async { flusher_stop.await.unwrap_or(()) })
+                .await
+        }
+    });
+    let sink = Arc::new(IngestSink::new(service));
+    let served = kiln_server::serve(config, listener, sink, shutdown_signal()).await;
+    let _ = server_done.send(());
+    flusher.await.context("flusher task failed")?;
+    tracing::info!("kiln server stopped");
+    served.context("serving")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}
