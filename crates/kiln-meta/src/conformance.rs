@@ -4,7 +4,7 @@
 //! panicking on a violation. [`metastore_conformance_tests!`](crate::metastore_conformance_tests)
 //! expands to one `#[tokio::test]` per case, calling a factory for each:
 //!
-//! ```ignore
+//! ```no_run
 //! mod in_memory {
 //!     use kiln_meta::{InMemoryMetastore, Metastore};
 //!     use std::sync::Arc;
@@ -26,7 +26,7 @@ pub use cases::*;
 
 use crate::{Metastore, Result};
 use async_trait::async_trait;
-use kiln_block::{BlockMeta, FileMeta, SeriesSummary, FORMAT_VERSION};
+use kiln_block::{BlockMeta, FORMAT_VERSION, FileMeta, SeriesSummary};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -121,7 +121,10 @@ pub async fn dump(metastore: &dyn Metastore) -> BTreeMap<String, Vec<BlockMeta>>
 
 /// Wraps `metastore` so that `guard` lives as long as it does (a temporary
 /// directory, a test database to drop afterwards).
-pub fn keep_alive(metastore: Arc<dyn Metastore>, guard: impl Send + Sync + 'static) -> Arc<dyn Metastore> {
+pub fn keep_alive(
+    metastore: Arc<dyn Metastore>,
+    guard: impl Send + Sync + 'static,
+) -> Arc<dyn Metastore> {
     Arc::new(KeepAlive {
         inner: metastore,
         _guard: Box::new(guard),
@@ -135,7 +138,9 @@ struct KeepAlive {
 
 impl std::fmt::Debug for KeepAlive {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeepAlive").field("inner", &self.inner).finish_non_exhaustive()
+        f.debug_struct("KeepAlive")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,7 +150,12 @@ impl Metastore for KeepAlive {
         self.inner.register(block).await
     }
 
-    async fn list_blocks(&self, tenant: &str, start_ns: i64, end_ns: i64) -> Result<Vec<BlockMeta>> {
+    async fn list_blocks(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<BlockMeta>> {
         self.inner.list_blocks(tenant, start_ns, end_ns).await
     }
 
@@ -153,7 +163,12 @@ impl Metastore for KeepAlive {
         self.inner.get_block(tenant, id).await
     }
 
-    async fn replace(&self, tenant: &str, sources: &[Ulid], replacements: Vec<BlockMeta>) -> Result<()> {
+    async fn replace(
+        &self,
+        tenant: &str,
+        sources: &[Ulid],
+        replacements: Vec<BlockMeta>,
+    ) -> Result<()> {
         self.inner.replace(tenant, sources, replacements).await
     }
 

@@ -47,14 +47,14 @@
 
 mod log;
 
+use crate::Metastore;
 use crate::error::{MetaError, Result};
 use crate::state::{Op, State};
-use crate::Metastore;
 use async_trait::async_trait;
 use kiln_block::BlockMeta;
 use log::{LogStore, Read};
-use object_store::path::Path;
 use object_store::ObjectStore;
+use object_store::path::Path;
 use std::sync::Arc;
 use tokio::sync::{Mutex, RwLock};
 use ulid::Ulid;
@@ -159,10 +159,18 @@ impl EmbeddedMetastore {
                 }
                 // Our slot had been truncated by another writer's snapshot:
                 // the entry would be ignored on load. Withdraw it.
-                tracing::warn!(seq, attempt, "metastore log slot was already truncated; withdrawing");
+                tracing::warn!(
+                    seq,
+                    attempt,
+                    "metastore log slot was already truncated; withdrawing"
+                );
                 self.log.delete_entry(seq).await?;
             } else {
-                tracing::warn!(seq, attempt, "metastore log entry taken by another writer; catching up");
+                tracing::warn!(
+                    seq,
+                    attempt,
+                    "metastore log entry taken by another writer; catching up"
+                );
             }
             self.catch_up(&mut writer).await?;
         }
@@ -199,10 +207,11 @@ impl EmbeddedMetastore {
         {
             match self.log.read_snapshot(*seq, path).await? {
                 Read::Found(blocks) => {
-                    let state = State::from_blocks(blocks).map_err(|e| MetaError::CorruptSnapshot {
-                        path: path.to_string(),
-                        reason: e.to_string(),
-                    })?;
+                    let state =
+                        State::from_blocks(blocks).map_err(|e| MetaError::CorruptSnapshot {
+                            path: path.to_string(),
+                            reason: e.to_string(),
+                        })?;
                     *self.state.write().await = state;
                     writer.seq = *seq;
                     writer.snapshot_seq = *seq;
@@ -223,7 +232,10 @@ impl EmbeddedMetastore {
     /// Replays the listed log entries after `writer.seq`. `Ok(false)`: an
     /// entry vanished (truncated by a newer snapshot); list again.
     async fn replay(&self, writer: &mut Writer, entries: Vec<(u64, Path)>) -> Result<bool> {
-        let pending: Vec<_> = entries.into_iter().filter(|(s, _)| *s > writer.seq).collect();
+        let pending: Vec<_> = entries
+            .into_iter()
+            .filter(|(s, _)| *s > writer.seq)
+            .collect();
         if let Some((first, path)) = pending.first()
             && *first != writer.seq + 1
         {
@@ -231,7 +243,10 @@ impl EmbeddedMetastore {
             // listed after the log: the snapshot this log continues is gone.
             return Err(MetaError::CorruptLog {
                 path: path.to_string(),
-                reason: format!("log resumes at {first} but the newest snapshot is at {}", writer.seq),
+                reason: format!(
+                    "log resumes at {first} but the newest snapshot is at {}",
+                    writer.seq
+                ),
             });
         }
         for (i, (seq, path)) in pending.iter().enumerate() {
@@ -252,7 +267,9 @@ impl EmbeddedMetastore {
                     let mut state = self.state.write().await;
                     match state.prepare(&op) {
                         Ok(Some(op)) => state.apply(op),
-                        Ok(None) => tracing::warn!(seq, "committed metastore op changes nothing on replay"),
+                        Ok(None) => {
+                            tracing::warn!(seq, "committed metastore op changes nothing on replay")
+                        }
                         Err(e) => {
                             return Err(MetaError::CorruptLog {
                                 path: path.to_string(),
@@ -313,7 +330,12 @@ impl Metastore for EmbeddedMetastore {
         self.commit(Op::Register { block }).await.map(drop)
     }
 
-    async fn list_blocks(&self, tenant: &str, start_ns: i64, end_ns: i64) -> Result<Vec<BlockMeta>> {
+    async fn list_blocks(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<BlockMeta>> {
         Ok(self.state.read().await.list(tenant, start_ns, end_ns))
     }
 
@@ -321,7 +343,12 @@ impl Metastore for EmbeddedMetastore {
         Ok(self.state.read().await.get(tenant, id))
     }
 
-    async fn replace(&self, tenant: &str, sources: &[Ulid], replacements: Vec<BlockMeta>) -> Result<()> {
+    async fn replace(
+        &self,
+        tenant: &str,
+        sources: &[Ulid],
+        replacements: Vec<BlockMeta>,
+    ) -> Result<()> {
         let op = Op::Replace {
             tenant: tenant.to_owned(),
             sources: sources.to_vec(),

@@ -54,7 +54,9 @@ pub enum MetaError {
 
     /// The log or snapshot was written by a newer Kiln that this one does not
     /// understand; refusing to guess.
-    #[error("metastore object {path} has format version {found}, this build reads up to {supported}")]
+    #[error(
+        "metastore object {path} has format version {found}, this build reads up to {supported}"
+    )]
     UnsupportedFormat {
         path: String,
         found: u32,

@@ -60,7 +60,8 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     /// Blocks of `tenant` whose `[min_time_ns, max_time_ns]` intersects
     /// `[start_ns, end_ns]` (both inclusive), sorted by (`min_time_ns`, id).
     /// Empty for an unknown tenant or when `start_ns > end_ns`.
-    async fn list_blocks(&self, tenant: &str, start_ns: i64, end_ns: i64) -> Result<Vec<BlockMeta>>;
+    async fn list_blocks(&self, tenant: &str, start_ns: i64, end_ns: i64)
+    -> Result<Vec<BlockMeta>>;
 
     /// The block `id` of `tenant`, if registered.
     async fn get_block(&self, tenant: &str, id: Ulid) -> Result<Option<BlockMeta>>;
@@ -76,7 +77,12 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
     /// Duplicate source ids count once. Not idempotent: after a lost answer,
     /// a retry fails with `NotFound`; check with [`Metastore::get_block`]
     /// whether the replacements landed.
-    async fn replace(&self, tenant: &str, sources: &[Ulid], replacements: Vec<BlockMeta>) -> Result<()>;
+    async fn replace(
+        &self,
+        tenant: &str,
+        sources: &[Ulid],
+        replacements: Vec<BlockMeta>,
+    ) -> Result<()>;
 
     /// Removes the blocks `ids` of `tenant`; ids not registered are ignored.
     /// Returns the ids removed, in the order given, without duplicates.

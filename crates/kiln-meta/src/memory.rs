@@ -1,8 +1,8 @@
 //! A metastore that lives only in memory: for tests and throwaway servers.
 
+use crate::Metastore;
 use crate::error::Result;
 use crate::state::{Op, State};
-use crate::Metastore;
 use async_trait::async_trait;
 use kiln_block::BlockMeta;
 use tokio::sync::RwLock;
@@ -40,7 +40,12 @@ impl Metastore for InMemoryMetastore {
         self.commit(Op::Register { block }).await.map(drop)
     }
 
-    async fn list_blocks(&self, tenant: &str, start_ns: i64, end_ns: i64) -> Result<Vec<BlockMeta>> {
+    async fn list_blocks(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<Vec<BlockMeta>> {
         Ok(self.state.read().await.list(tenant, start_ns, end_ns))
     }
 
@@ -48,7 +53,12 @@ impl Metastore for InMemoryMetastore {
         Ok(self.state.read().await.get(tenant, id))
     }
 
-    async fn replace(&self, tenant: &str, sources: &[Ulid], replacements: Vec<BlockMeta>) -> Result<()> {
+    async fn replace(
+        &self,
+        tenant: &str,
+        sources: &[Ulid],
+        replacements: Vec<BlockMeta>,
+    ) -> Result<()> {
         let op = Op::Replace {
             tenant: tenant.to_owned(),
             sources: sources.to_vec(),

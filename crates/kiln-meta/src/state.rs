@@ -184,7 +184,11 @@ impl State {
         let present = |id: Ulid| blocks.is_some_and(|b| b.contains(id));
 
         let mut seen = HashSet::new();
-        let sources: Vec<Ulid> = sources.iter().copied().filter(|id| seen.insert(*id)).collect();
+        let sources: Vec<Ulid> = sources
+            .iter()
+            .copied()
+            .filter(|id| seen.insert(*id))
+            .collect();
         if let Some(&id) = sources.iter().find(|id| !present(**id)) {
             return Err(MetaError::NotFound {
                 tenant: tenant.to_owned(),

@@ -25,7 +25,9 @@ mod embedded_on_memory_store {
 
     kiln_meta::metastore_conformance_tests!(|| async {
         let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let m = EmbeddedMetastore::open(store, config()).await.expect("open");
+        let m = EmbeddedMetastore::open(store, config())
+            .await
+            .expect("open");
         Arc::new(m) as Arc<dyn Metastore>
     });
 }
@@ -35,8 +37,11 @@ mod embedded_on_local_fs {
 
     kiln_meta::metastore_conformance_tests!(|| async {
         let dir = tempfile::tempdir().expect("tempdir");
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("local fs");
-        let m = EmbeddedMetastore::open(Arc::new(fs), config()).await.expect("open");
+        let fs =
+            object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("local fs");
+        let m = EmbeddedMetastore::open(Arc::new(fs), config())
+            .await
+            .expect("open");
         kiln_meta::conformance::keep_alive(Arc::new(m), dir)
     });
 }

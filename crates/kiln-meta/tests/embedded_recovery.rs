@@ -77,7 +77,11 @@ async fn reopen_restores_register_replace_delete() {
     drop(m);
 
     let names = names(&store, "log").await;
-    assert_eq!(names, (1..=6).map(entry_name).collect::<Vec<_>>(), "one entry per op");
+    assert_eq!(
+        names,
+        (1..=6).map(entry_name).collect::<Vec<_>>(),
+        "one entry per op"
+    );
     let reopened = open(&store, 0).await;
     assert_eq!(dump(&reopened).await, before);
     assert_eq!(reopened.tenants().await.expect("tenants"), ["a", "c"]);
@@ -90,8 +94,15 @@ async fn no_op_writes_are_not_logged() {
     let a = block("a", 0, 1);
     m.register(a.clone()).await.expect("register");
     m.register(a.clone()).await.expect("idempotent register");
-    assert!(m.delete("a", &[ulid::Ulid::generate()]).await.expect("delete").is_empty());
-    m.replace("a", &[], Vec::new()).await.expect("empty replace");
+    assert!(
+        m.delete("a", &[ulid::Ulid::generate()])
+            .await
+            .expect("delete")
+            .is_empty()
+    );
+    m.replace("a", &[], Vec::new())
+        .await
+        .expect("empty replace");
     m.register(block("", 0, 1)).await.expect_err("invalid");
     assert_eq!(names(&store, "log").await, [entry_name(1)]);
 }
@@ -107,13 +118,27 @@ async fn reopen_across_snapshot_boundary() {
     let before = dump(&m).await;
     drop(m);
 
-    assert_eq!(names(&store, "snapshots").await, [entry_name(9)], "only the newest snapshot is kept");
-    assert_eq!(names(&store, "log").await, [entry_name(10)], "the log covered by it is gone");
+    assert_eq!(
+        names(&store, "snapshots").await,
+        [entry_name(9)],
+        "only the newest snapshot is kept"
+    );
+    assert_eq!(
+        names(&store, "log").await,
+        [entry_name(10)],
+        "the log covered by it is gone"
+    );
 
     let m = open(&store, 3).await;
     assert_eq!(dump(&m).await, before);
-    m.register(block("z", 100, 100)).await.expect("register after reopen");
-    assert_eq!(names(&store, "log").await, [entry_name(10), entry_name(11)], "numbering continues");
+    m.register(block("z", 100, 100))
+        .await
+        .expect("register after reopen");
+    assert_eq!(
+        names(&store, "log").await,
+        [entry_name(10), entry_name(11)],
+        "numbering continues"
+    );
     let after = dump(&m).await;
     drop(m);
     assert_eq!(dump(&open(&store, 3).await).await, after);
@@ -141,15 +166,30 @@ async fn torn_last_entry_is_set_aside() {
     some_ops(&m).await;
     let before = dump(&m).await;
     drop(m);
-    put(&store, &entry(6), br#"{"format_version":1,"seq":6,"op":{"kind":"regis"#).await;
+    put(
+        &store,
+        &entry(6),
+        br#"{"format_version":1,"seq":6,"op":{"kind":"regis"#,
+    )
+    .await;
 
     let m = open(&store, 0).await;
-    assert_eq!(dump(&m).await, before, "the torn entry was never acknowledged");
-    assert_eq!(names(&store, "quarantine").await.len(), 1, "its bytes are kept aside");
+    assert_eq!(
+        dump(&m).await,
+        before,
+        "the torn entry was never acknowledged"
+    );
+    assert_eq!(
+        names(&store, "quarantine").await.len(),
+        1,
+        "its bytes are kept aside"
+    );
     assert!(names(&store, "quarantine").await[0].starts_with(&format!("{:020}-", 6)));
 
     let late = block("a", 500, 600);
-    m.register(late.clone()).await.expect("seq 6 can be committed again");
+    m.register(late.clone())
+        .await
+        .expect("seq 6 can be committed again");
     drop(m);
     let m = open(&store, 0).await;
     assert_eq!(m.get_block("a", late.id).await.expect("get"), Some(late));
@@ -165,7 +205,10 @@ async fn corrupt_entry_before_the_tail_is_an_error() {
         .await
         .expect_err("committed history is damaged");
     assert!(matches!(err, MetaError::CorruptLog { .. }), "{err}");
-    assert!(names(&store, "quarantine").await.is_empty(), "nothing was moved");
+    assert!(
+        names(&store, "quarantine").await.is_empty(),
+        "nothing was moved"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +234,9 @@ async fn replay_stops_at_a_gap() {
     let first = block("a", 0, 1);
     m.register(first.clone()).await.expect("register");
     for i in 0..3 {
-        m.register(block("a", 10 + i, 10 + i)).await.expect("register");
+        m.register(block("a", 10 + i, 10 + i))
+            .await
+            .expect("register");
     }
     drop(m);
     store.delete(&entry(2)).await.expect("delete");
@@ -199,7 +244,11 @@ async fn replay_stops_at_a_gap() {
     let m = open(&store, 0).await;
     let blocks = m.list_blocks("a", i64::MIN, i64::MAX).await.expect("list");
     assert_eq!(blocks, vec![first], "only the ops before the gap");
-    assert_eq!(names(&store, "quarantine").await.len(), 2, "entries 3 and 4 set aside");
+    assert_eq!(
+        names(&store, "quarantine").await.len(),
+        2,
+        "entries 3 and 4 set aside"
+    );
     m.register(block("a", 99, 99)).await.expect("register");
     assert_eq!(names(&store, "log").await, [entry_name(1), entry_name(2)]);
 }
@@ -215,7 +264,10 @@ async fn missing_snapshot_is_an_error_not_an_empty_index() {
         .await
         .expect_err("the log does not continue any snapshot");
     assert!(matches!(err, MetaError::CorruptLog { .. }), "{err}");
-    assert!(names(&store, "quarantine").await.is_empty(), "nothing was moved");
+    assert!(
+        names(&store, "quarantine").await.is_empty(),
+        "nothing was moved"
+    );
 }
 
 #[tokio::test]
@@ -223,7 +275,12 @@ async fn corrupt_snapshot_is_an_error() {
     let store = memory_store();
     some_ops(&open(&store, 3).await).await;
     let snapshot = Path::from(format!("metastore/snapshots/{:020}.json", 3));
-    put(&store, &snapshot, br#"{"format_version":1,"seq":3,"blocks":[{"id":"#).await;
+    put(
+        &store,
+        &snapshot,
+        br#"{"format_version":1,"seq":3,"blocks":[{"id":"#,
+    )
+    .await;
 
     let err = EmbeddedMetastore::open(Arc::clone(&store), config(3))
         .await
@@ -235,13 +292,24 @@ async fn corrupt_snapshot_is_an_error() {
 async fn newer_format_is_refused() {
     let store = memory_store();
     some_ops(&open(&store, 0).await).await;
-    put(&store, &entry(6), br#"{"format_version":99,"seq":6,"op":{"kind":"teleport"}}"#).await;
+    put(
+        &store,
+        &entry(6),
+        br#"{"format_version":99,"seq":6,"op":{"kind":"teleport"}}"#,
+    )
+    .await;
 
     let err = EmbeddedMetastore::open(Arc::clone(&store), config(0))
         .await
         .expect_err("written by a newer kiln");
-    assert!(matches!(err, MetaError::UnsupportedFormat { found: 99, .. }), "{err}");
-    assert!(names(&store, "quarantine").await.is_empty(), "never mistaken for a torn tail");
+    assert!(
+        matches!(err, MetaError::UnsupportedFormat { found: 99, .. }),
+        "{err}"
+    );
+    assert!(
+        names(&store, "quarantine").await.is_empty(),
+        "never mistaken for a torn tail"
+    );
 }
 
 #[tokio::test]
@@ -252,13 +320,23 @@ async fn two_instances_never_commit_the_same_seq() {
     let x = block("a", 0, 1);
     let y = block("a", 2, 3);
     first.register(x.clone()).await.expect("first writer");
-    second.register(y.clone()).await.expect("second writer catches up and retries");
+    second
+        .register(y.clone())
+        .await
+        .expect("second writer catches up and retries");
 
     assert_eq!(names(&store, "log").await, [entry_name(1), entry_name(2)]);
-    assert_eq!(second.get_block("a", x.id).await.expect("get"), Some(x.clone()), "caught up");
+    assert_eq!(
+        second.get_block("a", x.id).await.expect("get"),
+        Some(x.clone()),
+        "caught up"
+    );
     let reopened = open(&store, 0).await;
     assert_eq!(
-        reopened.list_blocks("a", i64::MIN, i64::MAX).await.expect("list"),
+        reopened
+            .list_blocks("a", i64::MIN, i64::MAX)
+            .await
+            .expect("list"),
         vec![x.clone(), y.clone()]
     );
 
@@ -284,11 +362,17 @@ async fn stale_writer_does_not_commit_into_truncated_log() {
 
     // `stale` is at seq 0: creating entry 1 succeeds, but the snapshot covers it.
     let c = block("a", 4, 5);
-    stale.register(c.clone()).await.expect("withdraws, catches up, retries");
+    stale
+        .register(c.clone())
+        .await
+        .expect("withdraws, catches up, retries");
     assert_eq!(names(&store, "log").await, [entry_name(3)]);
     let reopened = open(&store, 0).await;
     assert_eq!(
-        reopened.list_blocks("a", i64::MIN, i64::MAX).await.expect("list"),
+        reopened
+            .list_blocks("a", i64::MIN, i64::MAX)
+            .await
+            .expect("list"),
         vec![a, b, c]
     );
 }
@@ -314,8 +398,16 @@ async fn race(store: Arc<dyn ObjectStore>) {
         ..EmbeddedConfig::default()
     };
     let instances: Vec<Arc<dyn Metastore>> = vec![
-        Arc::new(EmbeddedMetastore::open(Arc::clone(&store), racing.clone()).await.expect("open")),
-        Arc::new(EmbeddedMetastore::open(Arc::clone(&store), racing.clone()).await.expect("open")),
+        Arc::new(
+            EmbeddedMetastore::open(Arc::clone(&store), racing.clone())
+                .await
+                .expect("open"),
+        ),
+        Arc::new(
+            EmbeddedMetastore::open(Arc::clone(&store), racing.clone())
+                .await
+                .expect("open"),
+        ),
     ];
     let mut handles = Vec::new();
     for task in 0..16 {

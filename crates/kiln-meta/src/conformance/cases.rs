@@ -13,7 +13,10 @@ fn ids(blocks: &[BlockMeta]) -> Vec<Ulid> {
 }
 
 async fn listed(m: &dyn Metastore, tenant: &str, start: i64, end: i64) -> Vec<Ulid> {
-    ids(&m.list_blocks(tenant, start, end).await.expect("list_blocks"))
+    ids(&m
+        .list_blocks(tenant, start, end)
+        .await
+        .expect("list_blocks"))
 }
 
 async fn register_all(m: &dyn Metastore, blocks: &[BlockMeta]) {
@@ -29,20 +32,55 @@ pub async fn register_and_list_by_time_range(m: Arc<dyn Metastore>) {
     register_all(&*m, &[a.clone(), b.clone()]).await;
 
     assert_eq!(listed(&*m, "t", i64::MIN, i64::MAX).await, vec![a.id, b.id]);
-    assert_eq!(listed(&*m, "t", 200, 300).await, vec![a.id, b.id], "both ends touch");
-    assert_eq!(listed(&*m, "t", 201, 299).await, Vec::<Ulid>::new(), "between blocks");
-    assert_eq!(listed(&*m, "t", 0, 100).await, vec![a.id], "end touches min_time");
+    assert_eq!(
+        listed(&*m, "t", 200, 300).await,
+        vec![a.id, b.id],
+        "both ends touch"
+    );
+    assert_eq!(
+        listed(&*m, "t", 201, 299).await,
+        Vec::<Ulid>::new(),
+        "between blocks"
+    );
+    assert_eq!(
+        listed(&*m, "t", 0, 100).await,
+        vec![a.id],
+        "end touches min_time"
+    );
     assert_eq!(listed(&*m, "t", 0, 99).await, Vec::<Ulid>::new());
-    assert_eq!(listed(&*m, "t", 400, 500).await, vec![b.id], "start touches max_time");
+    assert_eq!(
+        listed(&*m, "t", 400, 500).await,
+        vec![b.id],
+        "start touches max_time"
+    );
     assert_eq!(listed(&*m, "t", 401, 500).await, Vec::<Ulid>::new());
     assert_eq!(listed(&*m, "t", 150, 150).await, vec![a.id], "point inside");
-    assert_eq!(listed(&*m, "t", 120, 130).await, vec![a.id], "range inside a block");
-    assert_eq!(listed(&*m, "t", 0, 1000).await, vec![a.id, b.id], "range around blocks");
-    assert_eq!(listed(&*m, "t", 300, 200).await, Vec::<Ulid>::new(), "start after end");
-    assert_eq!(listed(&*m, "other", i64::MIN, i64::MAX).await, Vec::<Ulid>::new());
+    assert_eq!(
+        listed(&*m, "t", 120, 130).await,
+        vec![a.id],
+        "range inside a block"
+    );
+    assert_eq!(
+        listed(&*m, "t", 0, 1000).await,
+        vec![a.id, b.id],
+        "range around blocks"
+    );
+    assert_eq!(
+        listed(&*m, "t", 300, 200).await,
+        Vec::<Ulid>::new(),
+        "start after end"
+    );
+    assert_eq!(
+        listed(&*m, "other", i64::MIN, i64::MAX).await,
+        Vec::<Ulid>::new()
+    );
 
     let got = m.list_blocks("t", 0, 1000).await.expect("list_blocks");
-    assert_eq!(got, vec![a, b], "list returns the registered metadata unchanged");
+    assert_eq!(
+        got,
+        vec![a, b],
+        "list returns the registered metadata unchanged"
+    );
 }
 
 /// Results are sorted by (min_time, id), whatever the registration order; a
@@ -51,9 +89,9 @@ pub async fn list_sorts_by_min_time_then_id(m: Arc<dyn Metastore>) {
     let long = block("t", 0, 10_000);
     let mut same_start: Vec<BlockMeta> = (0..5).map(|_| block("t", 500, 600)).collect();
     let late = block("t", 900, 950);
-    register_all(&*m, &[late.clone()]).await;
+    m.register(late.clone()).await.expect("register");
     register_all(&*m, &same_start).await;
-    register_all(&*m, &[long.clone()]).await;
+    m.register(long.clone()).await.expect("register");
 
     same_start.sort_by_key(|b| b.id);
     let mut expected = vec![long.id];
@@ -79,14 +117,23 @@ pub async fn tenant_isolation(m: Arc<dyn Metastore>) {
     register_all(&*m, &[a1.clone(), a2.clone()]).await;
     let before = dump(&*m).await;
 
-    assert_eq!(listed(&*m, "b", i64::MIN, i64::MAX).await, Vec::<Ulid>::new());
+    assert_eq!(
+        listed(&*m, "b", i64::MIN, i64::MAX).await,
+        Vec::<Ulid>::new()
+    );
     assert_eq!(m.get_block("b", a1.id).await.expect("get"), None);
-    assert_eq!(m.delete("b", &[a1.id, a2.id]).await.expect("delete"), Vec::<Ulid>::new());
+    assert_eq!(
+        m.delete("b", &[a1.id, a2.id]).await.expect("delete"),
+        Vec::<Ulid>::new()
+    );
     let err = m
         .replace("b", &[a1.id], vec![block("b", 0, 100)])
         .await
         .expect_err("replace of another tenant's block");
-    assert!(matches!(err, MetaError::NotFound { ref tenant, id } if tenant == "b" && id == a1.id), "{err}");
+    assert!(
+        matches!(err, MetaError::NotFound { ref tenant, id } if tenant == "b" && id == a1.id),
+        "{err}"
+    );
     let err = m
         .replace("b", &[], vec![block("a", 0, 1)])
         .await
@@ -97,9 +144,17 @@ pub async fn tenant_isolation(m: Arc<dyn Metastore>) {
 
     // The same id under tenant b is an unrelated block.
     let b1 = block_with_id(a1.id, "b", 500, 600);
-    m.register(b1.clone()).await.expect("same id under another tenant");
-    assert_eq!(m.get_block("a", a1.id).await.expect("get"), Some(a1.clone()));
-    assert_eq!(m.get_block("b", a1.id).await.expect("get"), Some(b1.clone()));
+    m.register(b1.clone())
+        .await
+        .expect("same id under another tenant");
+    assert_eq!(
+        m.get_block("a", a1.id).await.expect("get"),
+        Some(a1.clone())
+    );
+    assert_eq!(
+        m.get_block("b", a1.id).await.expect("get"),
+        Some(b1.clone())
+    );
     assert_eq!(listed(&*m, "b", i64::MIN, i64::MAX).await, vec![b1.id]);
     assert_eq!(m.delete("b", &[b1.id]).await.expect("delete"), vec![b1.id]);
     assert_eq!(dump(&*m).await, before, "deleting b's block left a's alone");
@@ -109,7 +164,10 @@ pub async fn register_is_idempotent(m: Arc<dyn Metastore>) {
     let a = block("t", 1, 2);
     m.register(a.clone()).await.expect("first register");
     m.register(a.clone()).await.expect("same block again");
-    assert_eq!(m.list_blocks("t", i64::MIN, i64::MAX).await.expect("list"), vec![a]);
+    assert_eq!(
+        m.list_blocks("t", i64::MIN, i64::MAX).await.expect("list"),
+        vec![a]
+    );
 }
 
 pub async fn conflicting_register_is_rejected(m: Arc<dyn Metastore>) {
@@ -117,18 +175,29 @@ pub async fn conflicting_register_is_rejected(m: Arc<dyn Metastore>) {
     m.register(a.clone()).await.expect("register");
     let mut changed = a.clone();
     changed.max_time_ns = 3;
-    let err = m.register(changed).await.expect_err("different block, same id");
-    assert!(matches!(err, MetaError::Conflict { ref tenant, id } if tenant == "t" && id == a.id), "{err}");
+    let err = m
+        .register(changed)
+        .await
+        .expect_err("different block, same id");
+    assert!(
+        matches!(err, MetaError::Conflict { ref tenant, id } if tenant == "t" && id == a.id),
+        "{err}"
+    );
     assert_eq!(m.get_block("t", a.id).await.expect("get"), Some(a));
 }
 
 pub async fn invalid_blocks_are_rejected(m: Arc<dyn Metastore>) {
     let err = m.register(block("", 1, 2)).await.expect_err("empty tenant");
     assert!(matches!(err, MetaError::InvalidBlock { .. }), "{err}");
-    let err = m.register(block("t", 3, 2)).await.expect_err("min after max");
+    let err = m
+        .register(block("t", 3, 2))
+        .await
+        .expect_err("min after max");
     assert!(matches!(err, MetaError::InvalidBlock { .. }), "{err}");
     assert!(m.tenants().await.expect("tenants").is_empty());
-    m.register(block("t", 5, 5)).await.expect("a single instant is a valid range");
+    m.register(block("t", 5, 5))
+        .await
+        .expect("a single instant is a valid range");
 }
 
 /// The compaction swap: sources gone and replacements present, at once.
@@ -145,9 +214,15 @@ pub async fn replace_swaps_atomically(m: Arc<dyn Metastore>) {
         .await
         .expect("replace (duplicate source ids count once)");
 
-    assert_eq!(listed(&*m, "t", i64::MIN, i64::MAX).await, vec![merged.id, keep.id]);
+    assert_eq!(
+        listed(&*m, "t", i64::MIN, i64::MAX).await,
+        vec![merged.id, keep.id]
+    );
     assert_eq!(m.get_block("t", s1.id).await.expect("get"), None);
-    assert_eq!(m.get_block("t", merged.id).await.expect("get"), Some(merged.clone()));
+    assert_eq!(
+        m.get_block("t", merged.id).await.expect("get"),
+        Some(merged.clone())
+    );
 
     // Several replacements, e.g. a split, and pure removal.
     let left = block("t", 0, 99);
@@ -156,9 +231,13 @@ pub async fn replace_swaps_atomically(m: Arc<dyn Metastore>) {
         .await
         .expect("split");
     assert_eq!(listed(&*m, "t", 0, 200).await, vec![left.id, right.id]);
-    m.replace("t", &[left.id, right.id], Vec::new()).await.expect("remove only");
+    m.replace("t", &[left.id, right.id], Vec::new())
+        .await
+        .expect("remove only");
     assert_eq!(listed(&*m, "t", i64::MIN, i64::MAX).await, vec![keep.id]);
-    m.replace("t", &[], Vec::new()).await.expect("empty replace is a no-op");
+    m.replace("t", &[], Vec::new())
+        .await
+        .expect("empty replace is a no-op");
 }
 
 pub async fn replace_with_missing_source_changes_nothing(m: Arc<dyn Metastore>) {
@@ -173,7 +252,10 @@ pub async fn replace_with_missing_source_changes_nothing(m: Arc<dyn Metastore>) 
         .replace("t", &[s1.id, missing, s2.id], vec![merged.clone()])
         .await
         .expect_err("missing source");
-    assert!(matches!(err, MetaError::NotFound { ref tenant, id } if tenant == "t" && id == missing), "{err}");
+    assert!(
+        matches!(err, MetaError::NotFound { ref tenant, id } if tenant == "t" && id == missing),
+        "{err}"
+    );
     assert_eq!(dump(&*m).await, before);
     assert_eq!(m.get_block("t", merged.id).await.expect("get"), None);
 }
@@ -208,7 +290,10 @@ pub async fn replace_with_bad_replacements_changes_nothing(m: Arc<dyn Metastore>
         .replace("t", &[s1.id], vec![overwrite])
         .await
         .expect_err("replacement overwriting a block that stays");
-    assert!(matches!(err, MetaError::Conflict { id, .. } if id == other.id), "{err}");
+    assert!(
+        matches!(err, MetaError::Conflict { id, .. } if id == other.id),
+        "{err}"
+    );
 
     assert_eq!(dump(&*m).await, before);
     assert_eq!(m.tenants().await.expect("tenants"), vec!["t".to_owned()]);
@@ -220,9 +305,17 @@ pub async fn replace_may_reuse_a_source_id(m: Arc<dyn Metastore>) {
     let mut rewritten = s.clone();
     rewritten.level = 2;
     rewritten.max_time_ns = 90;
-    m.replace("t", &[s.id], vec![rewritten.clone()]).await.expect("rewrite in place");
-    assert_eq!(m.get_block("t", s.id).await.expect("get"), Some(rewritten.clone()));
-    assert_eq!(m.list_blocks("t", i64::MIN, i64::MAX).await.expect("list"), vec![rewritten]);
+    m.replace("t", &[s.id], vec![rewritten.clone()])
+        .await
+        .expect("rewrite in place");
+    assert_eq!(
+        m.get_block("t", s.id).await.expect("get"),
+        Some(rewritten.clone())
+    );
+    assert_eq!(
+        m.list_blocks("t", i64::MIN, i64::MAX).await.expect("list"),
+        vec![rewritten]
+    );
 }
 
 pub async fn delete_returns_what_was_removed(m: Arc<dyn Metastore>) {
@@ -232,12 +325,28 @@ pub async fn delete_returns_what_was_removed(m: Arc<dyn Metastore>) {
     register_all(&*m, &[a.clone(), b.clone(), c.clone()]).await;
 
     let unknown = Ulid::generate();
-    let removed = m.delete("t", &[c.id, unknown, a.id, c.id]).await.expect("delete");
-    assert_eq!(removed, vec![c.id, a.id], "in the order given, without unknown or repeated ids");
+    let removed = m
+        .delete("t", &[c.id, unknown, a.id, c.id])
+        .await
+        .expect("delete");
+    assert_eq!(
+        removed,
+        vec![c.id, a.id],
+        "in the order given, without unknown or repeated ids"
+    );
     assert_eq!(listed(&*m, "t", i64::MIN, i64::MAX).await, vec![b.id]);
-    assert_eq!(m.delete("t", &[a.id]).await.expect("delete again"), Vec::<Ulid>::new());
-    assert_eq!(m.delete("t", &[]).await.expect("delete nothing"), Vec::<Ulid>::new());
-    assert_eq!(m.delete("nobody", &[b.id]).await.expect("unknown tenant"), Vec::<Ulid>::new());
+    assert_eq!(
+        m.delete("t", &[a.id]).await.expect("delete again"),
+        Vec::<Ulid>::new()
+    );
+    assert_eq!(
+        m.delete("t", &[]).await.expect("delete nothing"),
+        Vec::<Ulid>::new()
+    );
+    assert_eq!(
+        m.delete("nobody", &[b.id]).await.expect("unknown tenant"),
+        Vec::<Ulid>::new()
+    );
     assert_eq!(listed(&*m, "t", i64::MIN, i64::MAX).await, vec![b.id]);
 }
 
@@ -248,11 +357,20 @@ pub async fn tenants_lists_tenants_with_blocks(m: Arc<dyn Metastore>) {
     let a2 = block("alpha", 2, 3);
     let anon = block("anonymous", 0, 1);
     register_all(&*m, &[z.clone(), a.clone(), a2, anon]).await;
-    assert_eq!(m.tenants().await.expect("tenants"), ["alpha", "anonymous", "zeta"]);
+    assert_eq!(
+        m.tenants().await.expect("tenants"),
+        ["alpha", "anonymous", "zeta"]
+    );
 
     m.delete("zeta", &[z.id]).await.expect("delete");
-    assert_eq!(m.tenants().await.expect("tenants"), ["alpha", "anonymous"], "a tenant without blocks is not listed");
-    m.replace("alpha", &[a.id], vec![block("alpha", 0, 1)]).await.expect("replace");
+    assert_eq!(
+        m.tenants().await.expect("tenants"),
+        ["alpha", "anonymous"],
+        "a tenant without blocks is not listed"
+    );
+    m.replace("alpha", &[a.id], vec![block("alpha", 0, 1)])
+        .await
+        .expect("replace");
     assert_eq!(m.tenants().await.expect("tenants"), ["alpha", "anonymous"]);
 }
 
@@ -308,13 +426,17 @@ pub async fn concurrent_replaces_and_registers_all_land(m: Arc<dyn Metastore>) {
         handles.push(tokio::spawn(async move {
             let sources = ids(&group);
             let merged = block("t", group[0].min_time_ns, group[2].max_time_ns);
-            m1.replace("t", &sources, vec![merged.clone()]).await.expect("concurrent replace");
+            m1.replace("t", &sources, vec![merged.clone()])
+                .await
+                .expect("concurrent replace");
             merged.id
         }));
         let m2 = Arc::clone(&m);
         handles.push(tokio::spawn(async move {
             let fresh = block("t", 50_000, 50_001);
-            m2.register(fresh.clone()).await.expect("concurrent register");
+            m2.register(fresh.clone())
+                .await
+                .expect("concurrent register");
             fresh.id
         }));
     }
@@ -322,6 +444,9 @@ pub async fn concurrent_replaces_and_registers_all_land(m: Arc<dyn Metastore>) {
     for handle in handles {
         expected.insert(handle.await.expect("task"));
     }
-    let got: BTreeSet<Ulid> = listed(&*m, "t", i64::MIN, i64::MAX).await.into_iter().collect();
+    let got: BTreeSet<Ulid> = listed(&*m, "t", i64::MIN, i64::MAX)
+        .await
+        .into_iter()
+        .collect();
     assert_eq!(got, expected);
 }

@@ -127,7 +127,11 @@ impl LogStore {
         let bytes = serde_json::to_vec(&entry).map_err(|source| MetaError::Encode { source })?;
         let opts = PutOptions::from(PutMode::Create);
         let path = self.entry_path(seq);
-        match self.store.put_opts(&path, PutPayload::from(bytes), opts).await {
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes), opts)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(source) => Err(source.into()),
@@ -162,14 +166,19 @@ impl LogStore {
     }
 
     /// Reads the snapshot `seq` at `path`: the blocks of the state after op `seq`.
-    pub(crate) async fn read_snapshot(&self, seq: u64, path: &Path) -> Result<Read<Vec<BlockMeta>>> {
+    pub(crate) async fn read_snapshot(
+        &self,
+        seq: u64,
+        path: &Path,
+    ) -> Result<Read<Vec<BlockMeta>>> {
         let Some(bytes) = self.get(path).await? else {
             return Ok(Read::Missing);
         };
         Ok(match decode::<SnapshotIn>(&bytes, path)? {
-            Read::Found(snap) if snap.seq != seq => {
-                Read::Corrupt(format!("snapshot says seq {}, its name says {seq}", snap.seq))
-            }
+            Read::Found(snap) if snap.seq != seq => Read::Corrupt(format!(
+                "snapshot says seq {}, its name says {seq}",
+                snap.seq
+            )),
             Read::Found(snap) => Read::Found(snap.blocks),
             Read::Missing => Read::Missing,
             Read::Corrupt(reason) => Read::Corrupt(reason),
@@ -286,21 +295,31 @@ mod tests {
 
     #[test]
     fn seq_names_round_trip_and_sort() {
-        let store = LogStore::new(Arc::new(object_store::memory::InMemory::new()), &Path::from("m"));
+        let store = LogStore::new(
+            Arc::new(object_store::memory::InMemory::new()),
+            &Path::from("m"),
+        );
         let path = store.entry_path(12);
         assert_eq!(path.as_ref(), "m/log/00000000000000000012.json");
         assert_eq!(parse_seq(&path), Some(12));
         assert_eq!(parse_seq(&store.entry_path(u64::MAX)), Some(u64::MAX));
         assert_eq!(parse_seq(&Path::from("m/log/12.json")), None);
-        assert_eq!(parse_seq(&Path::from("m/log/0000000000000000001x.json")), None);
+        assert_eq!(
+            parse_seq(&Path::from("m/log/0000000000000000001x.json")),
+            None
+        );
         assert!(store.entry_path(9).as_ref() < store.entry_path(10).as_ref());
     }
 
     #[test]
     fn newer_format_is_refused_not_treated_as_corrupt() {
         let path = Path::from("m/log/00000000000000000001.json");
-        let err = decode::<LogEntry>(br#"{"format_version":2,"seq":1,"op":"?"}"#, &path).unwrap_err();
-        assert!(matches!(err, MetaError::UnsupportedFormat { found: 2, .. }), "{err}");
+        let err =
+            decode::<LogEntry>(br#"{"format_version":2,"seq":1,"op":"?"}"#, &path).unwrap_err();
+        assert!(
+            matches!(err, MetaError::UnsupportedFormat { found: 2, .. }),
+            "{err}"
+        );
         let torn = decode::<LogEntry>(br#"{"format_version":1,"seq":1,"op":{"ki"#, &path).unwrap();
         assert!(matches!(torn, Read::Corrupt(_)));
     }

@@ -35,7 +35,9 @@ pub fn decompress_if_gzip(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, M
     let read = if limit == 0 {
         decoder.take(u64::MAX).read_to_end(&mut out)
     } else {
-        decoder.take(limit as u64 + 1).read_to_end(&mut out)
+        decoder
+            .take((limit as u64).saturating_add(1))
+            .read_to_end(&mut out)
     };
     read.map_err(|e| ModelError::Gzip(e.to_string()))?;
     if exceeds(limit, out.len()) {
@@ -51,7 +53,7 @@ fn initial_capacity(compressed: usize, limit: usize) -> usize {
     if limit == 0 {
         guess
     } else {
-        guess.min(limit + 1)
+        guess.min(limit.saturating_add(1))
     }
 }
 
@@ -66,4 +68,20 @@ pub fn decode(
 ) -> Result<Profile, ModelError> {
     let raw = decompress_if_gzip(bytes, limits.max_decompressed_bytes)?;
     Profile::decode(raw.as_ref()).map_err(|e| ModelError::Protobuf(e.to_string()))
+}
+
+#[cfg(test)]
+mod limit_edge_tests {
+    use super::*;
+
+    #[test]
+    fn maximal_limit_does_not_overflow() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"hello").unwrap();
+        let bytes = gz.finish().unwrap();
+        assert_eq!(
+            decompress_if_gzip(&bytes, usize::MAX).unwrap().as_ref(),
+            b"hello"
+        );
+    }
 }
