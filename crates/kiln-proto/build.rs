@@ -10,9 +10,22 @@ const PROTOS: &[&str] = &[
     "types/v1/types.proto",
     "push/v1/push.proto",
     "querier/v1/querier.proto",
+    "opentelemetry/proto/common/v1/common.proto",
+    "opentelemetry/proto/resource/v1/resource.proto",
+    "opentelemetry/proto/profiles/v1development/profiles.proto",
+    "opentelemetry/proto/collector/profiles/v1development/profiles_service.proto",
 ];
 
-const PACKAGES: &[&str] = &[".google.v1", ".types.v1", ".push.v1", ".querier.v1"];
+const PACKAGES: &[&str] = &[
+    ".google.v1",
+    ".types.v1",
+    ".push.v1",
+    ".querier.v1",
+    ".opentelemetry.proto.common.v1",
+    ".opentelemetry.proto.resource.v1",
+    ".opentelemetry.proto.profiles.v1development",
+    ".opentelemetry.proto.collector.profiles.v1development",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var_os("PROTOC").is_none() {

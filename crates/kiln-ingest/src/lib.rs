@@ -1,7 +1,7 @@
 //! Kiln's write path.
 //!
 //! ```text
-//!  PushRequest / legacy /ingest body
+//!  PushRequest / legacy /ingest body / OTLP ExportProfilesServiceRequest (otlp)
 //!    ─► push::decode (off the async threads: gzip sniff, pprof decode, normalise)
 //!    ─► limits: time window, rate (token bucket), series per tenant
 //!    ─► Ingester::ingest: wait for buffer budget (bounded) ─► per-tenant buffer
@@ -21,6 +21,7 @@ mod error;
 mod flusher;
 pub mod legacy;
 pub mod limits;
+pub mod otlp;
 pub mod push;
 mod service;
 

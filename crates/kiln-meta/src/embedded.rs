@@ -1,49 +1,5 @@
 //! The embedded metastore: the index in memory, persisted as an append-only
-//! log plus snapshots in the object store.
-//!
-//! ```text
-//!  op ──► lock writer ──► State::prepare ──► PUT log/<seq+1> (create-only) ──► apply in memory ──► ack
-//!                                              │ already exists: another writer took seq+1
-//!                                              └──► catch up (snapshot + log), prepare again, retry
-//!  every `snapshot_every` ops: PUT snapshots/<seq> ──► delete log ≤ seq and older snapshots
-//!  open: list log, list snapshots ──► load newest snapshot ──► replay log after it, in order
-//! ```
-//!
-//! # Durability
-//! An op is acknowledged only after its log entry's `put` returned, and memory
-//! changes only after that, so an acknowledged op survives a crash **provided
-//! the store's `put` is durable when it returns**. That holds for S3, GCS and
-//! Azure; `object_store`'s `LocalFileSystem` does not fsync, so on a local
-//! disk wrap it in a store that does.
-//!
-//! # Loading
-//! Open (and catching up after a lost race) lists the log *before* the
-//! snapshots: a snapshot is written before the log it covers is deleted, so
-//! whatever the first listing missed, the second has. Then:
-//! - the newest snapshot is loaded (a corrupt one is an error: snapshots are
-//!   written with one atomic `put`, so corruption is not a crash artefact);
-//! - log entries after it are replayed in sequence order, each validated
-//!   again against the state it was committed on;
-//! - at a **gap** in the sequence, replay stops; the entries after the gap are
-//!   moved to `quarantine/` (logged at error level) so their numbers can be
-//!   committed again without resurrecting them later. A log that does not
-//!   continue the newest snapshot (a missing snapshot) is
-//!   [`MetaError::CorruptLog`] instead: stopping there would mean starting
-//!   from an empty index;
-//! - a **corrupt last entry** (a torn write on a store without atomic puts)
-//!   was never acknowledged: it is moved to `quarantine/` with a warning. A
-//!   corrupt entry followed by others is [`MetaError::CorruptLog`]: committed
-//!   history was damaged and guessing would lose acknowledged ops;
-//! - an entry or snapshot with a newer `format_version` is
-//!   [`MetaError::UnsupportedFormat`].
-//!
-//! # Several instances on one store
-//! The embedded metastore is meant to be owned by one process. Two instances
-//! on one store never fork the history, because a log entry is created only
-//! if absent and a writer that loses the race catches up and retries. A
-//! writer whose slot was freed by another's truncation notices the covering
-//! snapshot after its create, withdraws its entry and retries. But an
-//! instance only sees others' ops when it next writes: its reads may be stale.
+//! log plus snapshots in the object store. See [`EmbeddedMetastore`].
 
 mod log;
 
@@ -86,9 +42,60 @@ impl Default for EmbeddedConfig {
     }
 }
 
-/// A [`Metastore`] persisted in an object store; see the [module
-/// docs](self) for the layout, durability and recovery rules.
-#[derive(Debug)]
+/// A [`Metastore`] kept in memory and persisted in an object store as an
+/// append-only log plus snapshots, under `metastore/` by default:
+///
+/// ```text
+///  metastore/log/<seq:020>.json        one committed op each: {"format_version":1,"seq":7,"op":{"kind":"register",…}}
+///  metastore/snapshots/<seq:020>.json  the whole index after op <seq>: {"format_version":1,"seq":200,"blocks":[…]}
+///  metastore/quarantine/<seq:020>-<ulid>.json   log entries set aside while loading (see below)
+/// ```
+///
+/// Writing, snapshotting and opening:
+///
+/// ```text
+///  op ──► lock writer ──► validate ──► PUT log/<seq+1> (create-only) ──► apply in memory ──► ack
+///                                              │ already exists: another writer took seq+1
+///                                              └──► catch up (snapshot + log), prepare again, retry
+///  every `snapshot_every` ops: PUT snapshots/<seq> ──► delete log ≤ seq and older snapshots
+///  open: list log, list snapshots ──► load newest snapshot ──► replay log after it, in order
+/// ```
+///
+/// # Durability
+/// An op is acknowledged only after its log entry's `put` returned, and memory
+/// changes only after that, so an acknowledged op survives a crash **provided
+/// the store's `put` is durable when it returns**. That holds for S3, GCS and
+/// Azure; `object_store`'s `LocalFileSystem` does not fsync, so on a local
+/// disk wrap it in a store that does.
+///
+/// # Loading
+/// Open (and catching up after a lost race) lists the log *before* the
+/// snapshots: a snapshot is written before the log it covers is deleted, so
+/// whatever the first listing missed, the second has. Then:
+/// - the newest snapshot is loaded (a corrupt one is an error: snapshots are
+///   written with one atomic `put`, so corruption is not a crash artefact);
+/// - log entries after it are replayed in sequence order, each validated
+///   again against the state it was committed on;
+/// - at a **gap** in the sequence, replay stops; the entries after the gap are
+///   moved to `quarantine/` (logged at error level) so their numbers can be
+///   committed again without resurrecting them later. A log that does not
+///   continue the newest snapshot (a missing snapshot) is
+///   [`MetaError::CorruptLog`] instead: stopping there would mean starting
+///   from an empty index;
+/// - a **corrupt last entry** (a torn write on a store without atomic puts)
+///   was never acknowledged: it is moved to `quarantine/` with a warning. A
+///   corrupt entry followed by others is [`MetaError::CorruptLog`]: committed
+///   history was damaged and guessing would lose acknowledged ops;
+/// - an entry or snapshot with a newer `format_version` is
+///   [`MetaError::UnsupportedFormat`].
+///
+/// # Several instances on one store
+/// The embedded metastore is meant to be owned by one process. Two instances
+/// on one store never fork the history, because a log entry is created only
+/// if absent and a writer that loses the race catches up and retries. A
+/// writer whose slot was freed by another's truncation notices the covering
+/// snapshot after its create, withdraws its entry and retries. But an
+/// instance only sees others' ops when it next writes: its reads may be stale.
 pub struct EmbeddedMetastore {
     log: LogStore,
     config: EmbeddedConfig,
@@ -97,6 +104,16 @@ pub struct EmbeddedMetastore {
     state: RwLock<State>,
     /// Serialises ops, catching up and snapshots.
     writer: Mutex<Writer>,
+}
+
+/// Short on purpose: the index itself may hold millions of blocks.
+impl std::fmt::Debug for EmbeddedMetastore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedMetastore")
+            .field("log", &self.log)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -199,7 +216,7 @@ impl EmbeddedMetastore {
     /// One round of [`Self::catch_up`]. `Ok(false)`: something listed vanished
     /// before it could be read; list again.
     async fn catch_up_once(&self, writer: &mut Writer) -> Result<bool> {
-        // Log first, then snapshots (see the module docs).
+        // Log first, then snapshots (see "Loading" in the type docs).
         let entries = self.log.list_entries().await?;
         let snapshots = self.log.list_snapshots().await?;
         if let Some((seq, path)) = snapshots.last()

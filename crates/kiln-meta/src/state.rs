@@ -304,3 +304,86 @@ fn validate_block(block: &BlockMeta) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kiln_block::SeriesSummary;
+
+    fn block(id: u128, tenant: &str, min: i64, max: i64) -> BlockMeta {
+        BlockMeta {
+            format_version: kiln_block::FORMAT_VERSION,
+            id: Ulid(id),
+            tenant: tenant.to_owned(),
+            level: 0,
+            min_time_ns: min,
+            max_time_ns: max,
+            sources: Vec::new(),
+            files: Vec::new(),
+            summary: SeriesSummary::default(),
+        }
+    }
+
+    /// The range scan over (min_time, id) answers exactly what a full filter does.
+    #[test]
+    fn list_matches_a_full_scan() {
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |bound: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % bound) as i64 - (bound / 2) as i64
+        };
+        let mut blocks = Vec::new();
+        for id in 0..300u128 {
+            let min = next(1_000);
+            blocks.push(block(id % 97, "t", min, min + next(200).abs()));
+        }
+        // Ids repeat: keep the first of each, as register would (conflict otherwise).
+        let mut state = State::default();
+        let mut kept: Vec<BlockMeta> = Vec::new();
+        for b in blocks {
+            if let Ok(Some(op)) = state.prepare(&Op::Register { block: b.clone() }) {
+                state.apply(op);
+                kept.push(b);
+            }
+        }
+        kept.sort_by_key(|b| (b.min_time_ns, b.id));
+        for _ in 0..500 {
+            let (a, b) = (next(1_400), next(1_400));
+            let expected: Vec<_> = kept
+                .iter()
+                .filter(|x| a <= b && x.overlaps(a, b))
+                .cloned()
+                .collect();
+            assert_eq!(state.list("t", a, b), expected, "range [{a}, {b}]");
+        }
+        assert_eq!(state.list("t", i64::MIN, i64::MAX), kept);
+    }
+
+    #[test]
+    fn snapshot_with_a_duplicate_block_is_refused() {
+        let b = block(1, "t", 0, 1);
+        assert!(State::from_blocks(vec![b.clone(), block(2, "t", 0, 1)]).is_ok());
+        assert!(State::from_blocks(vec![b.clone(), b.clone()]).is_err());
+        assert!(
+            State::from_blocks(vec![b.clone(), block(1, "u", 0, 1)]).is_ok(),
+            "ids are per tenant"
+        );
+        assert!(State::from_blocks(vec![block(3, "t", 2, 1)]).is_err());
+    }
+
+    #[test]
+    fn log_entry_format_is_stable() {
+        let op = Op::Delete {
+            tenant: "t".to_owned(),
+            ids: vec![Ulid(1)],
+        };
+        let json = serde_json::to_string(&op).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"delete","tenant":"t","ids":["00000000000000000000000001"]}"#
+        );
+        assert_eq!(serde_json::from_str::<Op>(&json).unwrap(), op);
+    }
+}

@@ -161,7 +161,17 @@ async fn checkpoint_leaves_nothing_to_replay() {
 
 #[tokio::test]
 async fn torn_last_entry_is_set_aside() {
-    let store = memory_store();
+    torn_tail(memory_store()).await;
+}
+
+#[tokio::test]
+async fn torn_last_entry_is_set_aside_on_local_filesystem() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).expect("fs");
+    torn_tail(Arc::new(fs)).await;
+}
+
+async fn torn_tail(store: Arc<dyn ObjectStore>) {
     let m = open(&store, 0).await;
     some_ops(&m).await;
     let before = dump(&m).await;

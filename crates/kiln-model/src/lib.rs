@@ -5,6 +5,7 @@
 //!               folded / lines text ─► text::parse ─────────────────────────────┘
 //!  read path:   selector::Selector ─► (block reader picks series) ─► tree::Tree (merge, diff)
 //!               ─► flamegraph / flamegraph_diff / tree_bytes encodings (spec §2.2–2.4)
+//!               ─► tree_pprof (pprof export of a merged tree)
 //! ```
 //!
 //! Invariants:
@@ -25,6 +26,7 @@ pub mod selector;
 pub mod text;
 pub mod tree;
 pub mod tree_bytes;
+pub mod tree_pprof;
 
 pub use error::ModelError;
 pub use labels::{Label, Labels};

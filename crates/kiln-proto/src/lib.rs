@@ -8,6 +8,9 @@
 //!  proto/types/v1/types.proto     ─► types::v1    (labels, series, …)
 //!  proto/push/v1/push.proto       ─► push::v1     (PusherService)
 //!  proto/querier/v1/querier.proto ─► querier::v1  (QuerierService)
+//!  proto/opentelemetry/proto/…    ─► opentelemetry::proto::{common,resource}::v1,
+//!                                    profiles::v1development, collector::profiles::v1development
+//!                                    (OTLP profiles, spec §10)
 //! ```
 //!
 //! Every message gets prost binary encoding and protojson-compatible serde
@@ -45,6 +48,56 @@ pub mod querier {
     pub mod v1 {
         include!(concat!(env!("OUT_DIR"), "/querier.v1.rs"));
         include!(concat!(env!("OUT_DIR"), "/querier.v1.serde.rs"));
+    }
+}
+
+/// The OTLP subset Kiln ingests: profiles v1development and what it uses.
+pub mod opentelemetry {
+    pub mod proto {
+        pub mod common {
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/opentelemetry.proto.common.v1.rs"));
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/opentelemetry.proto.common.v1.serde.rs"
+                ));
+            }
+        }
+        pub mod resource {
+            pub mod v1 {
+                include!(concat!(env!("OUT_DIR"), "/opentelemetry.proto.resource.v1.rs"));
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/opentelemetry.proto.resource.v1.serde.rs"
+                ));
+            }
+        }
+        pub mod profiles {
+            pub mod v1development {
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/opentelemetry.proto.profiles.v1development.rs"
+                ));
+                include!(concat!(
+                    env!("OUT_DIR"),
+                    "/opentelemetry.proto.profiles.v1development.serde.rs"
+                ));
+            }
+        }
+        pub mod collector {
+            pub mod profiles {
+                pub mod v1development {
+                    include!(concat!(
+                        env!("OUT_DIR"),
+                        "/opentelemetry.proto.collector.profiles.v1development.rs"
+                    ));
+                    include!(concat!(
+                        env!("OUT_DIR"),
+                        "/opentelemetry.proto.collector.profiles.v1development.serde.rs"
+                    ));
+                }
+            }
+        }
     }
 }
 

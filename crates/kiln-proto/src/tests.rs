@@ -76,3 +76,65 @@ fn push_request_json_names() {
     let empty = serde_json::to_string(&crate::push::v1::PushResponse {}).unwrap();
     assert_eq!(empty, "{}");
 }
+
+/// OTLP profiles field numbers (spec §10, v1development as of the Go
+/// modules v0.3.0): pinned on the wire so a renumbering is caught.
+#[test]
+fn otlp_profiles_field_numbers() {
+    use crate::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+    use crate::opentelemetry::proto::profiles::v1development::{
+        Profile, ProfilesDictionary, Sample, Stack,
+    };
+    let sample = Sample {
+        stack_index: 1,
+        attribute_indices: vec![2],
+        link_index: 3,
+        values: vec![4],
+        timestamps_unix_nano: vec![5],
+    };
+    assert_eq!(
+        sample.encode_to_vec(),
+        [
+            0x08, 1, // stack_index = 1 (varint)
+            0x12, 1, 2, // attribute_indices = 2 (packed)
+            0x18, 3, // link_index = 3
+            0x22, 1, 4, // values = 4 (packed)
+            0x2a, 8, 5, 0, 0, 0, 0, 0, 0, 0, // timestamps = 5 (packed fixed64)
+        ]
+    );
+    let profile = Profile {
+        time_unix_nano: 1,
+        period: 2,
+        ..Default::default()
+    };
+    // time_unix_nano = 3 (fixed64), period = 6 (varint).
+    assert_eq!(
+        profile.encode_to_vec(),
+        [0x19, 1, 0, 0, 0, 0, 0, 0, 0, 0x30, 2]
+    );
+    let dictionary = ProfilesDictionary {
+        string_table: vec![String::new()],
+        stack_table: vec![Stack::default()],
+        ..Default::default()
+    };
+    // string_table = 5, stack_table = 7.
+    assert_eq!(dictionary.encode_to_vec(), [0x2a, 0, 0x3a, 0]);
+    let request = ExportProfilesServiceRequest {
+        resource_profiles: vec![],
+        dictionary: Some(ProfilesDictionary::default()),
+    };
+    assert_eq!(request.encode_to_vec(), [0x12, 0], "dictionary = 2");
+}
+
+#[test]
+fn otlp_json_is_protojson() {
+    use crate::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
+    let json = r#"{"resourceProfiles":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
+        "scopeProfiles":[{"profiles":[{"timeUnixNano":"1700000000000000000","samples":[{"stackIndex":1,"values":["7"]}]}]}]}],
+        "dictionary":{"stringTable":["","cpu"],"stackTable":[{},{"locationIndices":[1]}]}}"#;
+    let request: ExportProfilesServiceRequest = serde_json::from_str(json).unwrap();
+    let profile = &request.resource_profiles[0].scope_profiles[0].profiles[0];
+    assert_eq!(profile.time_unix_nano, 1_700_000_000_000_000_000);
+    assert_eq!(profile.samples[0].values, vec![7]);
+    assert_eq!(request.dictionary.unwrap().stack_table[1].location_indices, vec![1]);
+}

@@ -303,7 +303,10 @@ impl KilnConfig {
                 .map(|(t, l)| (format!("{OVERRIDES}.{t}"), l)),
         );
         for (prefix, limits) in all_limits {
-            if limits.max_flamegraph_nodes_default > limits.max_flamegraph_nodes_max {
+            // A max of 0 disables the cap, so any default fits under it.
+            if limits.max_flamegraph_nodes_max > 0
+                && limits.max_flamegraph_nodes_default > limits.max_flamegraph_nodes_max
+            {
                 return Err(invalid(
                     &format!("{prefix}.max_flamegraph_nodes_default"),
                     provenance,

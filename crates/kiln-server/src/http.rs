@@ -16,26 +16,52 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use kiln_model::clock::SystemClock;
+use kiln_query::QueryEngine;
 use tokio::net::TcpListener;
 
 use crate::config::KilnConfig;
 use crate::ingest_http;
 use crate::metrics;
+use crate::otlp;
 use crate::push::{self, PushSink};
+use crate::querier::{self, Querier};
 use crate::rpc::RpcRouter;
 
 /// Builds the full router. `serve` uses this too; tests and embedders can
 /// mount it on their own listener. `/ready` always answers 200 here; under
-/// [`serve`] it turns 503 once shutdown begins.
-pub fn router(config: Arc<KilnConfig>, push_sink: Arc<dyn PushSink>) -> Router {
-    build(config, push_sink, Arc::new(AtomicBool::new(true)))
+/// [`serve`] it turns 503 once shutdown begins. Pushes go to `push_sink`;
+/// queries (the querier RPCs and `/pyroscope/render*`) to `query_engine`.
+pub fn router(
+    config: Arc<KilnConfig>,
+    push_sink: Arc<dyn PushSink>,
+    query_engine: Arc<dyn QueryEngine>,
+) -> Router {
+    build(
+        config,
+        push_sink,
+        query_engine,
+        Arc::new(AtomicBool::new(true)),
+    )
 }
 
-fn build(config: Arc<KilnConfig>, push_sink: Arc<dyn PushSink>, ready: Arc<AtomicBool>) -> Router {
+fn build(
+    config: Arc<KilnConfig>,
+    push_sink: Arc<dyn PushSink>,
+    query_engine: Arc<dyn QueryEngine>,
+    ready: Arc<AtomicBool>,
+) -> Router {
     // Install the recorder before the first request is counted.
     metrics::prometheus_handle();
+    let querier = Arc::new(Querier::new(
+        query_engine,
+        config.clone(),
+        Arc::new(SystemClock),
+    ));
     let rpcs = push::register(RpcRouter::default(), push_sink.clone());
+    let rpcs = querier::register(rpcs, querier.clone());
     let router = rpcs.into_router(config.clone());
+    let router = querier::routes(router, querier);
     ingest_http::routes(router, config, push_sink)
         .route(
             "/ready",
@@ -61,13 +87,14 @@ pub async fn serve<F>(
     config: Arc<KilnConfig>,
     listener: TcpListener,
     push_sink: Arc<dyn PushSink>,
+    query_engine: Arc<dyn QueryEngine>,
     shutdown: F,
 ) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
     let ready = Arc::new(AtomicBool::new(true));
-    let app = build(config, push_sink, ready.clone());
+    let app = build(config, push_sink, query_engine, ready.clone());
     let upkeep = metrics::spawn_upkeep();
     tracing::info!(addr = %listener.local_addr()?, "serving Connect, gRPC and gRPC-Web");
     // Small unary requests and responses: don't let Nagle delay them.

@@ -57,13 +57,14 @@ async fn ingest(
     }
 }
 
-type HttpError = (StatusCode, String);
+pub(crate) type HttpError = (StatusCode, String);
 
-fn error_body(code: &str, message: &str) -> String {
+pub(crate) fn error_body(code: &str, message: &str) -> String {
     serde_json::json!({ "code": code, "message": message }).to_string()
 }
 
-fn api_error(err: &ApiError) -> HttpError {
+/// Maps a protocol-layer error (tenant, body, gzip) to an HTTP answer.
+pub(crate) fn api_error_response(err: &ApiError) -> HttpError {
     let status = match err {
         ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::BodyRead(_) => StatusCode::REQUEST_TIMEOUT,
@@ -93,7 +94,7 @@ async fn handle(
 ) -> Result<(), HttpError> {
     let headers = request.headers().clone();
     let tenant =
-        tenant::resolve(&headers, config.auth.multitenancy_enabled).map_err(|e| api_error(&e))?;
+        tenant::resolve(&headers, config.auth.multitenancy_enabled).map_err(|e| api_error_response(&e))?;
     let limit = config.limits_for(&tenant).ingestion_body_limit_bytes();
     let name = query.get("name").cloned().unwrap_or_default();
     if name.trim().is_empty() {
@@ -117,15 +118,15 @@ async fn handle(
     };
     let raw = body::read(request.into_body(), limit)
         .await
-        .map_err(|e| api_error(&e))?;
+        .map_err(|e| api_error_response(&e))?;
     let raw = match header_str(&headers, header::CONTENT_ENCODING).as_deref() {
         None | Some("") | Some("identity") => raw,
         // Tolerant: if the body isn't gzip after all, the converter sniffs.
         Some("gzip") if raw.starts_with(&[0x1f, 0x8b]) => {
-            body::gunzip(raw, limit).await.map_err(|e| api_error(&e))?
+            body::gunzip(raw, limit).await.map_err(|e| api_error_response(&e))?
         }
         Some("gzip") => raw,
-        Some(other) => return Err(api_error(&ApiError::UnsupportedEncoding(other.into()))),
+        Some(other) => return Err(api_error_response(&ApiError::UnsupportedEncoding(other.into()))),
     };
     let body = match content_type.as_deref().and_then(multipart_boundary) {
         Some(boundary) => read_multipart(raw, boundary).await?,

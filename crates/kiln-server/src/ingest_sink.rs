@@ -4,6 +4,9 @@
 
 use async_trait::async_trait;
 use kiln_ingest::legacy::{LegacyBody, LegacyParams, convert_legacy};
+use kiln_ingest::otlp::convert_export;
+use kiln_ingest::push::DecodedPush;
+use kiln_proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use kiln_ingest::{IngestError, IngestLimits, IngestService};
 use kiln_model::limits::NormalizeLimits;
 use kiln_proto::push::v1::PushRequest;
@@ -25,7 +28,7 @@ impl IngestSink {
 }
 
 /// Maps a write-path error to the RPC error clients see.
-fn api_error(err: IngestError) -> ApiError {
+pub(crate) fn api_error(err: IngestError) -> ApiError {
     let code = match &err {
         IngestError::InvalidArgument(_)
         | IngestError::TooLarge(_)
@@ -49,13 +52,37 @@ impl PushSink for IngestSink {
         params: LegacyParams,
         body: LegacyBody,
     ) -> Result<(), IngestError> {
+        self.convert_and_accept(tenant, move |normalize, now_ns| {
+            convert_legacy(&params, body, normalize, now_ns)
+        })
+        .await
+    }
+
+    async fn export_otlp(
+        &self,
+        tenant: &str,
+        request: ExportProfilesServiceRequest,
+    ) -> Result<(), IngestError> {
+        self.convert_and_accept(tenant, move |normalize, now_ns| {
+            convert_export(&request, normalize, now_ns)
+        })
+        .await
+    }
+}
+
+impl IngestSink {
+    /// Runs a CPU-heavy conversion off the I/O threads with the tenant's
+    /// limits, then hands the profiles to the acknowledged write path.
+    async fn convert_and_accept<F>(&self, tenant: &str, convert: F) -> Result<(), IngestError>
+    where
+        F: FnOnce(&NormalizeLimits, i64) -> Result<DecodedPush, IngestError> + Send + 'static,
+    {
         let limits = self.service.limits(tenant);
         let normalize = limits.normalize;
         let now_ns = self.service.now_ns();
-        let decoded =
-            tokio::task::spawn_blocking(move || convert_legacy(&params, body, &normalize, now_ns))
-                .await
-                .map_err(|e| IngestError::Internal(format!("conversion task failed: {e}")))??;
+        let decoded = tokio::task::spawn_blocking(move || convert(&normalize, now_ns))
+            .await
+            .map_err(|e| IngestError::Internal(format!("conversion task failed: {e}")))??;
         self.service
             .accept(
                 tenant,

@@ -7,6 +7,10 @@
 //!  profilecli │        Connect | gRPC | gRPC-Web, codec proto | json     │
 //!             │        tenant (X-Scope-OrgID) ─► bounded body, gzip      │
 //!             │        ─► one handler per RPC ─────────────────────────► │ ─► PushSink (kiln-ingest)
+//!             │           querier.v1.QuerierService/* ─► querier ──────► │ ─► QueryEngine (kiln-query)
+//!             │   GET /pyroscope/{render,render-diff,label-values} ─┘    │
+//!             │   POST /ingest ─► PushSink                               │
+//!             │   POST /v1development/profiles (OTLP/HTTP) ─► otlp        │
 //!             │   GET /ready, GET /metrics                               │
 //!             └──────────────────────────────────────────────────────────┘
 //! ```
@@ -18,6 +22,9 @@
 //!   `async fn(RequestContext, Req) -> Result<Resp, ApiError>` and served as
 //!   Connect, gRPC and gRPC-Web (the module docs explain why it is
 //!   hand-written rather than tonic).
+//! * `querier`: every `querier.v1.QuerierService` RPC and the HTTP render
+//!   APIs, validated against the tenant's limits and answered by a
+//!   [`kiln_query::QueryEngine`].
 //! * [`tenant`]: tenant resolution and tenant-ID rules.
 //! * [`ApiError`]: every RPC error, mapped to Connect/gRPC/HTTP in one place.
 //! * [`metrics`]: metric names and the Prometheus recorder.
@@ -38,7 +45,9 @@ mod http;
 mod ingest_http;
 mod ingest_sink;
 pub mod metrics;
+mod otlp;
 mod push;
+mod querier;
 mod rpc;
 pub mod tenant;
 
@@ -46,5 +55,7 @@ pub use config::{ConfigError, ConfigSources, KilnConfig, Limits};
 pub use error::{ApiError, Code};
 pub use http::{router, serve};
 pub use ingest_sink::{IngestSink, ingest_limits};
+pub use otlp::{OTLP_EXPORT_PATH, OTLP_HTTP_PATH};
 pub use push::{PUSH_PATH, PushSink};
+pub use querier::QUERIER_SERVICE;
 pub use rpc::{Codec, Protocol, RequestContext};

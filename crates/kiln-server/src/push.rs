@@ -10,6 +10,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use kiln_ingest::IngestError;
 use kiln_ingest::legacy::{LegacyBody, LegacyParams};
+use kiln_proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use kiln_proto::push::v1::{PushRequest, PushResponse};
 
 use crate::error::ApiError;
@@ -35,6 +36,14 @@ pub trait PushSink: Send + Sync {
         tenant: &str,
         params: LegacyParams,
         body: LegacyBody,
+    ) -> Result<(), IngestError>;
+
+    /// Takes one OTLP profiles export for `tenant` (gRPC/Connect `Export`
+    /// and OTLP/HTTP alike); same contract as [`PushSink::ingest_legacy`].
+    async fn export_otlp(
+        &self,
+        tenant: &str,
+        request: ExportProfilesServiceRequest,
     ) -> Result<(), IngestError>;
 }
 

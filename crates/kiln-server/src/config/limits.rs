@@ -54,10 +54,16 @@ pub struct Limits {
     /// How far back queries may look; earlier starts are clamped (`0s` = unlimited).
     #[serde(with = "humantime_serde")]
     pub max_query_lookback: Duration,
-    /// Flame-graph node count used when a query asks for 0 / no `max_nodes`.
+    /// Flame-graph node count used when a query asks for 0 / no `max_nodes`
+    /// (`0` = no limit).
     pub max_flamegraph_nodes_default: usize,
-    /// Largest `max_nodes` a query may ask for.
+    /// Largest `max_nodes` a query may ask for; while it is enforced a
+    /// negative `max_nodes` is refused too (`0` = no limit).
     pub max_flamegraph_nodes_max: usize,
+    /// Whether `SelectMergeProfile` applies the two node limits above. Off
+    /// by default, as in Pyroscope: pprof exports are then whole unless the
+    /// request sets a positive `max_nodes`.
+    pub max_flamegraph_nodes_on_select_merge_profile: bool,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -92,6 +98,7 @@ impl Default for Limits {
             max_query_lookback: Duration::from_secs(7 * 24 * HOUR),
             max_flamegraph_nodes_default: 8192,
             max_flamegraph_nodes_max: 1_048_576,
+            max_flamegraph_nodes_on_select_merge_profile: false,
         }
     }
 }

@@ -14,6 +14,7 @@ use hyper::body::Frame;
 use hyper::{HeaderMap, Request, StatusCode};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use kiln_proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use kiln_proto::push::v1::{PushRequest, RawProfileSeries, RawSample};
 use kiln_proto::types::v1::LabelPair;
 use kiln_server::{ApiError, KilnConfig, PushSink};
@@ -21,10 +22,13 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::fake_engine::FakeEngine;
+
 /// Records every push; can be told to fail or to take its time.
 #[derive(Default)]
 pub struct RecordingSink {
     pushes: Mutex<Vec<(String, PushRequest)>>,
+    exports: Mutex<Vec<(String, ExportProfilesServiceRequest)>>,
     fail: Mutex<Option<ApiError>>,
     delay: Mutex<Duration>,
 }
@@ -32,6 +36,10 @@ pub struct RecordingSink {
 impl RecordingSink {
     pub fn pushes(&self) -> Vec<(String, PushRequest)> {
         self.pushes.lock().unwrap().clone()
+    }
+
+    pub fn exports(&self) -> Vec<(String, ExportProfilesServiceRequest)> {
+        self.exports.lock().unwrap().clone()
     }
 
     pub fn fail_with(&self, err: ApiError) {
@@ -68,11 +76,30 @@ impl PushSink for RecordingSink {
             "recording sink takes no /ingest".into(),
         ))
     }
+
+    /// Records OTLP exports; fails with the configured error (its code
+    /// mapped back to the write path's classification).
+    async fn export_otlp(
+        &self,
+        tenant: &str,
+        request: ExportProfilesServiceRequest,
+    ) -> Result<(), kiln_ingest::IngestError> {
+        if let Some(err) = self.fail.lock().unwrap().clone() {
+            return Err(kiln_ingest::IngestError::InvalidArgument(err.to_string()));
+        }
+        self.exports
+            .lock()
+            .unwrap()
+            .push((tenant.to_string(), request));
+        Ok(())
+    }
 }
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub sink: Arc<RecordingSink>,
+    /// Answers every query RPC and render request.
+    pub engine: Arc<FakeEngine>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -89,6 +116,11 @@ impl TestServer {
     }
 
     pub async fn with_config(config: KilnConfig) -> Self {
+        Self::with_engine(config, Arc::new(FakeEngine::default())).await
+    }
+
+    /// A server whose queries are answered by `engine`.
+    pub async fn with_engine(config: KilnConfig, engine: Arc<FakeEngine>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let sink = Arc::new(RecordingSink::default());
@@ -97,6 +129,7 @@ impl TestServer {
             Arc::new(config),
             listener,
             sink.clone(),
+            engine.clone(),
             async move {
                 let _ = rx.await;
             },
@@ -104,6 +137,7 @@ impl TestServer {
         Self {
             addr,
             sink,
+            engine,
             shutdown: Some(tx),
             task: Some(task),
         }

@@ -1,0 +1,166 @@
+//! [`DataFusionEngine`]: the [`QueryEngine`] that plans against the
+//! metastore and runs DataFusion over blocks, on its own runtime.
+
+mod runtime;
+
+use crate::api::{LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, SeriesQuery};
+use crate::blocks::{BlockCache, BlockCacheStats, CacheConfig};
+use crate::error::QueryError;
+use crate::{labels, merge, series};
+use async_trait::async_trait;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use kiln_meta::Metastore;
+use kiln_model::tree::Tree;
+use kiln_model::{Labels, ProfileType};
+use object_store::ObjectStore;
+use runtime::CpuRuntime;
+use std::sync::Arc;
+
+/// Settings of a [`DataFusionEngine`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EngineConfig {
+    /// Memory bounds of the per-block caches.
+    pub cache: CacheConfig,
+    /// DataFusion partitions per query (block groups scanned in parallel);
+    /// 0 = available cores.
+    pub target_partitions: usize,
+    /// Worker threads of the query runtime; 0 = available cores.
+    pub cpu_threads: usize,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// State shared by every query of one engine.
+pub(crate) struct Inner {
+    pub(crate) metastore: Arc<dyn Metastore>,
+    pub(crate) blocks: BlockCache,
+    /// One session for all queries: each query reads its own per-query
+    /// tables through `read_table` and calls its own `flamegraph` instance,
+    /// so nothing is registered and queries do not interfere.
+    pub(crate) ctx: SessionContext,
+    pub(crate) target_partitions: usize,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner")
+            .field("metastore", &self.metastore)
+            .field("blocks", &self.blocks)
+            .field("target_partitions", &self.target_partitions)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Answers queries by planning against the metastore and running DataFusion
+/// plans over the tenant's blocks (see the crate docs).
+#[derive(Debug)]
+pub struct DataFusionEngine {
+    inner: Arc<Inner>,
+    runtime: CpuRuntime,
+}
+
+impl DataFusionEngine {
+    /// An engine reading blocks from `store` as listed by `metastore`.
+    /// Starts the engine's query runtime (`config.cpu_threads` threads).
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        metastore: Arc<dyn Metastore>,
+        config: EngineConfig,
+    ) -> Result<Self, QueryError> {
+        let or_cores = |n: usize| if n == 0 { cores() } else { n };
+        let target_partitions = or_cores(config.target_partitions);
+        let session = SessionConfig::new().with_target_partitions(target_partitions);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                metastore,
+                blocks: BlockCache::new(store, config.cache),
+                ctx: SessionContext::new_with_config(session),
+                target_partitions,
+            }),
+            runtime: CpuRuntime::new(or_cores(config.cpu_threads))?,
+        })
+    }
+
+    /// Hits, misses and memory of the block caches.
+    pub fn cache_stats(&self) -> BlockCacheStats {
+        self.inner.blocks.stats()
+    }
+
+    /// Empties the block caches (e.g. to measure cold queries).
+    pub fn clear_caches(&self) {
+        self.inner.blocks.clear();
+    }
+
+    /// Runs `f(inner)` on the query runtime.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T, QueryError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> Fut,
+        Fut: Future<Output = Result<T, QueryError>> + Send + 'static,
+    {
+        self.runtime.run(f(self.inner.clone())).await
+    }
+}
+
+#[async_trait]
+impl QueryEngine for DataFusionEngine {
+    async fn merge_tree(&self, query: &ProfileQuery) -> Result<Tree, QueryError> {
+        let query = query.clone();
+        self.run(|inner| async move { merge::merge_tree(&inner, &query).await })
+            .await
+    }
+
+    async fn select_series(
+        &self,
+        query: &SeriesQuery,
+    ) -> Result<Vec<kiln_proto::types::v1::Series>, QueryError> {
+        let query = query.clone();
+        self.run(|inner| async move { series::select_series(&inner, &query).await })
+            .await
+    }
+
+    async fn profile_types(
+        &self,
+        tenant: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<ProfileType>, QueryError> {
+        let tenant = tenant.to_string();
+        self.run(|inner| async move { labels::profile_types(&inner, &tenant, start_ms, end_ms).await })
+            .await
+    }
+
+    async fn label_names(&self, query: &LabelsQuery) -> Result<Vec<String>, QueryError> {
+        let query = query.clone();
+        self.run(|inner| async move { labels::label_names(&inner, &query).await })
+            .await
+    }
+
+    async fn label_values(
+        &self,
+        query: &LabelsQuery,
+        name: &str,
+    ) -> Result<Vec<String>, QueryError> {
+        let (query, name) = (query.clone(), name.to_string());
+        self.run(|inner| async move { labels::label_values(&inner, &query, &name).await })
+            .await
+    }
+
+    async fn series(
+        &self,
+        query: &LabelsQuery,
+        label_names: &[String],
+    ) -> Result<Vec<Labels>, QueryError> {
+        let (query, names) = (query.clone(), label_names.to_vec());
+        self.run(|inner| async move { labels::series(&inner, &query, &names).await })
+            .await
+    }
+
+    async fn profile_stats(&self, tenant: &str) -> Result<ProfileStats, QueryError> {
+        let tenant = tenant.to_string();
+        self.run(|inner| async move { labels::profile_stats(&inner, &tenant).await })
+            .await
+    }
+}

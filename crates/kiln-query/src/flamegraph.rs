@@ -1,0 +1,219 @@
+//! `flamegraph(block, stack_id, value)`: the aggregate behind every merged
+//! call tree.
+//!
+//! ```text
+//!  update_batch:  value summed per (block, stack_id) into dense i64 arrays   ← hot loop, integers only
+//!  state/evaluate: each distinct non-zero stack resolved once through its
+//!                  block's StackResolver ─► Tree::insert_stack ─► Tree bytes (Binary)
+//!  merge_batch:   Tree::from_bytes ─► Tree::merge                            ← partial trees from
+//!                                                                              other partitions/queriers
+//! ```
+//!
+//! The state is a serialised name-keyed [`Tree`], so partial aggregates
+//! computed anywhere (another partition, another querier under
+//! `datafusion-distributed`) merge into the same result: block-local ids
+//! never leave the accumulator that saw them.
+
+use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, UInt32Array};
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use kiln_block::StackResolver;
+use kiln_model::tree::Tree;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// The stack resolvers of a query's blocks, indexed by the `block` column.
+#[derive(Debug, Default)]
+pub(crate) struct BlockSymbols {
+    pub resolvers: Vec<Arc<StackResolver>>,
+}
+
+/// The `flamegraph` aggregate UDF. One instance per query: it carries the
+/// query's block symbols (a codec would rebuild them from the block ids).
+#[derive(Debug)]
+pub(crate) struct Flamegraph {
+    signature: Signature,
+    symbols: Arc<BlockSymbols>,
+}
+
+impl Flamegraph {
+    pub(crate) fn new(symbols: Arc<BlockSymbols>) -> Self {
+        Self {
+            signature: Signature::exact(
+                vec![DataType::UInt32, DataType::UInt32, DataType::Int64],
+                Volatility::Immutable,
+            ),
+            symbols,
+        }
+    }
+}
+
+/// Two instances are the same function only if they resolve the same blocks.
+impl PartialEq for Flamegraph {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.symbols, &other.symbols)
+    }
+}
+
+impl Eq for Flamegraph {}
+
+impl Hash for Flamegraph {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.symbols).hash(state);
+    }
+}
+
+impl AggregateUDFImpl for Flamegraph {
+    fn name(&self) -> &str {
+        "flamegraph"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Binary)
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(
+            format_state_name(args.name, "tree"),
+            DataType::Binary,
+            true,
+        ))])
+    }
+
+    fn accumulator(&self, _args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(FlamegraphAccumulator::new(self.symbols.clone())))
+    }
+}
+
+/// Sums per (block, stack id) until asked for its state; see the module docs.
+#[derive(Debug)]
+pub(crate) struct FlamegraphAccumulator {
+    symbols: Arc<BlockSymbols>,
+    /// `sums[block][stack_id]`, allocated on the block's first row.
+    sums: Vec<Vec<i64>>,
+    /// Names resolved so far plus merged partial states.
+    tree: Tree,
+}
+
+impl FlamegraphAccumulator {
+    pub(crate) fn new(symbols: Arc<BlockSymbols>) -> Self {
+        Self {
+            symbols,
+            sums: Vec::new(),
+            tree: Tree::new(),
+        }
+    }
+
+    fn sums_of(&mut self, block: u32) -> Result<&mut Vec<i64>> {
+        let b = block as usize;
+        let Some(resolver) = self.symbols.resolvers.get(b) else {
+            return Err(DataFusionError::Internal(format!(
+                "flamegraph: block {block} is not part of the query"
+            )));
+        };
+        if self.sums.len() <= b {
+            self.sums.resize_with(b + 1, Vec::new);
+        }
+        let sums = &mut self.sums[b];
+        if sums.is_empty() {
+            sums.resize(resolver.len() + 1, 0);
+        }
+        Ok(sums)
+    }
+
+    /// Resolves the summed stacks into the tree, once per distinct stack.
+    fn fold(&mut self) -> Result<()> {
+        let mut frame_ids = Vec::new();
+        for (block, sums) in std::mem::take(&mut self.sums).into_iter().enumerate() {
+            if sums.is_empty() {
+                continue;
+            }
+            let resolver = &self.symbols.resolvers[block];
+            let frames = resolver.frames();
+            for (stack, &value) in sums.iter().enumerate() {
+                if value == 0 {
+                    continue;
+                }
+                resolver
+                    .frame_ids_into(stack as u32, &mut frame_ids)
+                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
+                let names = frame_ids.iter().map(|&f| frames[f as usize].function.as_str());
+                self.tree.insert_stack(names, value);
+            }
+        }
+        Ok(())
+    }
+
+    fn tree_bytes(&mut self) -> Result<ScalarValue> {
+        self.fold()?;
+        Ok(ScalarValue::Binary(Some(self.tree.to_bytes())))
+    }
+}
+
+fn downcast<'a, T: 'static>(values: &'a [ArrayRef], i: usize, what: &str) -> Result<&'a T> {
+    values
+        .get(i)
+        .and_then(|a| a.as_any().downcast_ref::<T>())
+        .ok_or_else(|| DataFusionError::Internal(format!("flamegraph: bad {what} argument")))
+}
+
+impl Accumulator for FlamegraphAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let blocks = downcast::<UInt32Array>(values, 0, "block")?;
+        let stacks = downcast::<UInt32Array>(values, 1, "stack_id")?;
+        let vals = downcast::<Int64Array>(values, 2, "value")?;
+        if blocks.null_count() + stacks.null_count() + vals.null_count() > 0 {
+            return Err(DataFusionError::Internal(
+                "flamegraph: arguments must not be null".into(),
+            ));
+        }
+        let (blocks, stacks, vals) = (blocks.values(), stacks.values(), vals.values());
+        let mut i = 0;
+        // Rows come in runs of one block (a scan reads one block at a time).
+        while i < blocks.len() {
+            let block = blocks[i];
+            let run = blocks[i..].iter().take_while(|&&b| b == block).count();
+            let sums = self.sums_of(block)?;
+            for (&stack, &value) in stacks[i..i + run].iter().zip(&vals[i..i + run]) {
+                let slot = sums.get_mut(stack as usize).ok_or_else(|| {
+                    DataFusionError::Internal(format!(
+                        "flamegraph: stack id {stack} out of range in block {block}"
+                    ))
+                })?;
+                *slot = slot.wrapping_add(value);
+            }
+            i += run;
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.tree_bytes()
+    }
+
+    fn size(&self) -> usize {
+        let sums: usize = self.sums.iter().map(|s| s.capacity() * 8).sum();
+        std::mem::size_of::<Self>() + sums + self.tree.memory_size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![self.tree_bytes()?])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let trees = downcast::<BinaryArray>(states, 0, "state")?;
+        for bytes in trees.iter().flatten() {
+            let partial =
+                Tree::from_bytes(bytes).map_err(|e| DataFusionError::External(Box::new(e)))?;
+            self.tree.merge(&partial);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,194 @@
+//! Reading one planned block into batches of a query table.
+
+use super::{BlockScan, TableKind};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    UInt32Array, UInt64Array,
+};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::SchemaRef;
+use datafusion::common::{DataFusionError, Result};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use kiln_block::schema::cols;
+use std::sync::Arc;
+
+/// Rows per batch built from `profiles.parquet` records.
+const PROFILE_BATCH_ROWS: usize = 8192;
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Starts reading `scan`'s block: the pruned scan is planned (footer and page
+/// index fetched, row groups and pages chosen) before this resolves.
+pub(super) async fn open_block(
+    kind: TableKind,
+    scan: Arc<BlockScan>,
+    projection: Option<Vec<usize>>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let full = kind.schema();
+    let schema = match &projection {
+        Some(p) => Arc::new(full.project(p)?),
+        None => full,
+    };
+    match kind {
+        TableKind::Samples => open_samples(scan, schema, projection).await,
+        TableKind::Profiles => open_profiles(scan, schema, projection).await,
+    }
+}
+
+async fn open_samples(
+    scan: Arc<BlockScan>,
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let (stream, _stats) = scan
+        .reader
+        .scan_samples_stream(&scan.series, scan.start_ns, scan.end_ns)
+        .await
+        .map_err(external)?;
+    let batches = stream
+        .map_err(external)
+        .and_then(move |batch| {
+            let out = samples_batch(&scan, &batch, &schema, projection.as_deref());
+            async move { out }
+        })
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0));
+    Ok(batches.boxed())
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| DataFusionError::Internal(format!("samples batch lacks column {name}")))
+}
+
+/// Applies the call-site, profile-id and span filters to a batch of
+/// `samples.parquet` rows, then adds the block column and projects.
+fn samples_batch(
+    scan: &BlockScan,
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+) -> Result<RecordBatch> {
+    let mask = filter_mask(
+        scan,
+        column::<UInt32Array>(batch, cols::SERIES_ID)?,
+        column::<Int64Array>(batch, cols::TIME_NS)?,
+        column::<UInt32Array>(batch, cols::STACK_ID)?,
+        column::<UInt64Array>(batch, cols::SPAN_ID)?,
+    );
+    let batch = match mask {
+        Some(mask) => filter_record_batch(batch, &mask)?,
+        None => batch.clone(),
+    };
+    let rows = batch.num_rows();
+    let col = |name: &str| -> Result<ArrayRef> {
+        batch
+            .column_by_name(name)
+            .cloned()
+            .ok_or_else(|| DataFusionError::Internal(format!("samples batch lacks column {name}")))
+    };
+    // Only the projected columns are materialised (the block column is new).
+    let wanted = |i: usize| projection.is_none_or(|p| p.contains(&i));
+    let block: ArrayRef = if wanted(0) {
+        Arc::new(UInt32Array::from_value(scan.index, rows))
+    } else {
+        Arc::new(UInt32Array::from(Vec::<u32>::new()))
+    };
+    let all = vec![
+        block,
+        col(cols::SERIES_ID)?,
+        col(cols::TIME_NS)?,
+        col(cols::STACK_ID)?,
+        col(cols::VALUE)?,
+        col(cols::SPAN_ID)?,
+    ];
+    project(all, schema, projection, rows)
+}
+
+async fn open_profiles(
+    scan: Arc<BlockScan>,
+    schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let mut records = scan
+        .reader
+        .profiles(&scan.series, scan.start_ns, scan.end_ns)
+        .await
+        .map_err(external)?;
+    if let Some(pairs) = &scan.profile_filter {
+        records.retain(|r| pairs.contains(&(r.series_id, r.time_ns)));
+    }
+    let index = scan.index;
+    let batches: Vec<Result<RecordBatch>> = records
+        .chunks(PROFILE_BATCH_ROWS)
+        .map(|chunk| {
+            let all: Vec<ArrayRef> = vec![
+                Arc::new(UInt32Array::from_value(index, chunk.len())),
+                Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|r| r.series_id))),
+                Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.time_ns))),
+                Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.duration_ns))),
+                Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.total))),
+                Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|r| r.sample_count))),
+                Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| &r.profile_id))),
+            ];
+            project(all, &schema, projection.as_deref(), chunk.len())
+        })
+        .collect();
+    Ok(futures::stream::iter(batches).boxed())
+}
+
+/// A batch of `schema` from the table's full column list.
+fn project(
+    all: Vec<ArrayRef>,
+    schema: &SchemaRef,
+    projection: Option<&[usize]>,
+    rows: usize,
+) -> Result<RecordBatch> {
+    let columns = match projection {
+        Some(p) => p.iter().map(|&i| all[i].clone()).collect(),
+        None => all,
+    };
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
+}
+
+/// The rows of a samples batch that pass the block's exact filters, or
+/// `None` when no filter is set.
+fn filter_mask(
+    scan: &BlockScan,
+    series: &UInt32Array,
+    times: &Int64Array,
+    stacks: &UInt32Array,
+    spans: &UInt64Array,
+) -> Option<BooleanArray> {
+    if scan.stack_filter.is_none() && scan.profile_filter.is_none() && scan.span_filter.is_none()
+    {
+        return None;
+    }
+    let mask = (0..series.len())
+        .map(|i| {
+            let keep = scan
+                .stack_filter
+                .as_ref()
+                .is_none_or(|f| f.contains(stacks.value(i)))
+                && scan
+                    .profile_filter
+                    .as_ref()
+                    .is_none_or(|f| f.contains(&(series.value(i), times.value(i))))
+                && scan
+                    .span_filter
+                    .as_ref()
+                    .is_none_or(|f| f.contains(&spans.value(i)));
+            Some(keep)
+        })
+        .collect();
+    Some(mask)
+}
