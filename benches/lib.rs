@@ -43,7 +43,7 @@ impl Rng {
         Self(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -74,10 +74,10 @@ pub fn realistic_corpus(profiles: usize, pods: usize) -> Vec<NormalizedProfile> 
         p.profile_id = format!("p{i}");
         for s in &mut p.samples {
             // Keep most stacks in most profiles; vary values by up to ±50 %.
-            let jitter = (rng.next() % 100) as i64;
+            let jitter = (rng.next_u64() % 100) as i64;
             s.value = (s.value / 100).max(1) * (50 + jitter);
         }
-        p.samples.retain(|_| rng.next() % 10 != 0);
+        p.samples.retain(|_| !rng.next_u64().is_multiple_of(10));
         out.push(p);
     }
     out

@@ -45,9 +45,7 @@ fn logged_request(log: &str, path: &str, format: Option<&str>) -> Logged {
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str::<Value>(l).expect("JSON request line"))
-        .find(|l| {
-            l["path"] == path && l["query"]["format"][0].as_str() == format
-        })
+        .find(|l| l["path"] == path && l["query"]["format"][0].as_str() == format)
         .unwrap_or_else(|| panic!("{log} has no {path} request with format {format:?}"));
     Logged {
         method: line["method"].as_str().unwrap().parse().unwrap(),
@@ -74,7 +72,11 @@ async fn replay(server: &KilnServer, logged: &Logged, body: Vec<u8>) -> Reply {
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
-    send(request(logged.method.clone(), &url, &headers, full(body)), false).await
+    send(
+        request(logged.method.clone(), &url, &headers, full(body)),
+        false,
+    )
+    .await
 }
 
 const PYTHON_BODY: &str = "python-pyroscope-io-1.4.0-push-cpu.PushRequest.pb.gz";
@@ -92,7 +94,11 @@ fn node_request() -> Logged {
 }
 
 fn rust_request() -> Logged {
-    logged_request("rust-0.5.8-legacy.requests.jsonl", "/ingest", Some("folded"))
+    logged_request(
+        "rust-0.5.8-legacy.requests.jsonl",
+        "/ingest",
+        Some("folded"),
+    )
 }
 
 /// Alloy's `pyroscope.write`: Connect Push, binary proto, the scraped
@@ -137,8 +143,14 @@ async fn push_go_heap(server: &KilnServer, tenant: Option<&str>) -> Reply {
 fn expectations() -> Vec<(&'static str, Expected)> {
     vec![
         ("python", expect::python(&agent_file(PYTHON_BODY))),
-        ("nodejs", expect::nodejs(&node_request(), &agent_file(NODE_BODY))),
-        ("rust", expect::rust_folded(&rust_request(), &agent_file(RUST_BODY))),
+        (
+            "nodejs",
+            expect::nodejs(&node_request(), &agent_file(NODE_BODY)),
+        ),
+        (
+            "rust",
+            expect::rust_folded(&rust_request(), &agent_file(RUST_BODY)),
+        ),
         ("go-cpu", expect::go_cpu(&agent_file(GO_CPU))),
         ("go-heap", expect::go_heap(&agent_file(GO_HEAP))),
     ]
@@ -154,7 +166,7 @@ async fn replay_with_multitenancy_off_stores_everything_as_anonymous() {
     assert_ok_empty(&push_go_heap(&server, None).await);
 
     let stored = server.stored().await;
-    assert_eq!(stored.tenants(), ["anonymous"].into(), "{stored:#?}");
+    assert_eq!(stored.tenants(), ["anonymous"], "{stored:#?}");
     for (agent, expected) in expectations() {
         check(&stored, "anonymous", &expected, agent);
     }
@@ -162,7 +174,11 @@ async fn replay_with_multitenancy_off_stores_everything_as_anonymous() {
 
 #[tokio::test]
 async fn replay_with_multitenancy_on_scopes_data_by_org_id() {
-    let server = KilnServer::builder().any_timestamp().multitenant().start().await;
+    let server = KilnServer::builder()
+        .any_timestamp()
+        .multitenant()
+        .start()
+        .await;
     // The Python agent was captured without a tenant: refused, not stored.
     let reply = replay(&server, &python_request(), agent_file(PYTHON_BODY)).await;
     assert_error(&reply, 401, "unauthenticated", &["X-Scope-OrgID"]);
@@ -175,7 +191,7 @@ async fn replay_with_multitenancy_on_scopes_data_by_org_id() {
     let stored = server.stored().await;
     assert_eq!(
         stored.tenants(),
-        ["tenant-go", "tenant-node", "tenant-rs05"].into(),
+        ["tenant-go", "tenant-node", "tenant-rs05"],
         "{stored:#?}"
     );
     for (agent, expected) in expectations() {

@@ -28,6 +28,28 @@ pub fn gunzip_if_gzip(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Standard base64 with padding (protojson's encoding of `bytes`).
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -60,7 +82,12 @@ impl PprofBuilder {
 
     /// `cpu:nanoseconds` sampled every 10 ms, stamped now.
     pub fn cpu() -> Self {
-        Self::new(&[("cpu", "nanoseconds")], ("cpu", "nanoseconds"), 10_000_000).time(now_ns())
+        Self::new(
+            &[("cpu", "nanoseconds")],
+            ("cpu", "nanoseconds"),
+            10_000_000,
+        )
+        .time(now_ns())
     }
 
     pub fn time(mut self, time_nanos: i64) -> Self {
@@ -86,10 +113,6 @@ impl PprofBuilder {
     /// Direct access for tests that break the profile on purpose.
     pub fn profile_mut(&mut self) -> &mut Profile {
         &mut self.profile
-    }
-
-    pub fn build(self) -> Profile {
-        self.profile
     }
 
     pub fn encode(self) -> Vec<u8> {
@@ -170,7 +193,9 @@ pub fn push_request(labels: &[(&str, &str)], raw_profile: Vec<u8>) -> PushReques
 pub fn cpu_push(service: &str, extra: &[(&str, &str)], value: i64) -> PushRequest {
     let mut labels = vec![("__name__", "process_cpu"), ("service_name", service)];
     labels.extend_from_slice(extra);
-    let pprof = PprofBuilder::cpu().sample(&["main", "work"], &[value]).encode();
+    let pprof = PprofBuilder::cpu()
+        .sample(&["main", "work"], &[value])
+        .encode();
     push_request(&labels, pprof)
 }
 
@@ -186,7 +211,9 @@ pub fn pprof_totals(raw: &[u8]) -> BTreeMap<String, i64> {
     let mut totals = BTreeMap::new();
     for (i, st) in profile.sample_type.iter().enumerate() {
         let sum: i64 = profile.sample.iter().map(|x| x.value[i]).sum();
-        *totals.entry(format!("{}:{}", s(st.r#type), s(st.unit))).or_default() += sum;
+        *totals
+            .entry(format!("{}:{}", s(st.r#type), s(st.unit)))
+            .or_default() += sum;
     }
     totals
 }

@@ -3,11 +3,24 @@
 //!
 //! * [`server`]: the binary as a child process, clients for every protocol,
 //!   and the stored data read back with the library APIs.
+//! * [`fixtures`]: pprofs and pushes built in code, expected numbers from
+//!   raw payloads.
 //! * [`agents`]: every captured agent payload replayed as it was sent.
+//! * [`protocols`]: Push over Connect (proto, JSON, gzip, chunked, h2c),
+//!   gRPC, gRPC-Web and `/ingest`, each reaching storage.
+//! * [`bad_input`]: the bad-input suite (statuses, codes, messages).
+//! * [`crash`]: acknowledged pushes survive `kill -9`.
+//! * [`metrics`]: the write path's Prometheus metrics after real pushes.
 //! * [`block_files`]: blocks are plain Parquet a third party can read.
 
 mod agents;
+mod bad_input;
 mod block_files;
+mod crash;
 mod fixtures;
 mod harness;
+mod metrics;
+mod otlp;
+mod protocols;
+mod query;
 mod server;

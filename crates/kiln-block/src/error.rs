@@ -33,6 +33,21 @@ pub enum BlockError {
     #[error("invalid profile: {0}")]
     InvalidProfile(String),
 
+    /// Rows handed to a streaming writer break the format (out of order,
+    /// an id out of range).
+    #[error("invalid row: {0}")]
+    InvalidRow(String),
+
+    /// A rollup scan over a range that the rollup cannot answer exactly, or
+    /// of a block without that rollup.
+    #[error("rollup {bucket} of block {id} cannot answer [{start_ns}, {end_ns}] exactly")]
+    RollupUnavailable {
+        id: Ulid,
+        bucket: crate::rollup::RollupBucket,
+        start_ns: i64,
+        end_ns: i64,
+    },
+
     /// The block was written by a newer, incompatible version of Kiln.
     #[error("unsupported block format version {found} (this build reads up to {supported})")]
     UnsupportedVersion { found: u32, supported: u32 },

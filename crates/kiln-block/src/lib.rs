@@ -23,6 +23,7 @@ pub mod error;
 pub mod meta;
 pub mod paths;
 pub mod reader;
+pub mod rollup;
 pub mod schema;
 pub mod writer;
 
@@ -32,4 +33,8 @@ pub use reader::{
     BlockReader, IoStats, ProfileRecord, SampleScan, ScanStats, SeriesEntry, SeriesIndex,
     StackResolver, StackTotals,
 };
-pub use writer::{BlockEncoder, EncodedBlock, EncodedFile, WriterConfig, write_block};
+pub use rollup::RollupBucket;
+pub use writer::{
+    BlockEncoder, EncodedBlock, EncodedFile, SampleRow, StackNode, StackTableBuilder, StackTables,
+    StreamingBlockWriter, WriterConfig, write_block,
+};

@@ -11,6 +11,10 @@ pub mod files {
     pub const STACKS: &str = "stacks.parquet";
     pub const FRAMES: &str = "frames.parquet";
     pub const META: &str = "meta.json";
+    /// Optional (level 2 and up): samples summed into 1-minute buckets.
+    pub const ROLLUP_1M: &str = "rollup_1m.parquet";
+    /// Optional (level 2 and up): samples summed into 1-hour buckets.
+    pub const ROLLUP_1H: &str = "rollup_1h.parquet";
 }
 
 /// `tenants/<tenant>/blocks/`

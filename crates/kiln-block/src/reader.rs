@@ -9,6 +9,8 @@
 //!                    ─► prune pages (column + offset index) ─► RowSelection
 //!                    ─► fetch only the selected pages ─► exact filter
 //!  aggregate_by_stack(): the same scan, summed into a dense Vec indexed by stack id
+//!  profiles(), profiles_stream(): the same pruning over profiles.parquet
+//!  scan_rollup*(), aggregate_by_stack_rollup(): the same over rollup_1m/1h.parquet
 //!  stack_resolver(): stacks.parquet + frames.parquet (one GET each) ─► StackResolver
 //! ```
 //!
@@ -17,21 +19,24 @@
 
 mod arrays;
 mod object_file;
+mod profiles;
 mod prune;
+mod rollup;
 mod series_index;
 mod stacks;
 
 pub use object_file::IoStats;
+pub use profiles::ProfileRecord;
 pub use prune::ScanStats;
 pub use series_index::{SeriesEntry, SeriesIndex};
 pub use stacks::StackResolver;
 
 use crate::meta::BlockMeta;
 use crate::paths::{self, files};
-use crate::schema::{SORTED_SERIES_COL, SORTED_TIME_COL, cols, samples_idx};
+use crate::schema::{SORTED_SERIES_COL, SORTED_TIME_COL, samples_idx};
 use crate::{BlockError, FORMAT_VERSION};
-use arrays::{column, column_at};
-use arrow::array::{BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrays::column_at;
+use arrow::array::{BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::filter_record_batch;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream};
@@ -51,6 +56,15 @@ use ulid::Ulid;
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 8192;
 
+/// Every column of `samples.parquet` (and of the rollup tables).
+const SAMPLE_COLUMNS: [usize; 5] = [
+    samples_idx::SERIES_ID,
+    samples_idx::TIME_NS,
+    samples_idx::STACK_ID,
+    samples_idx::VALUE,
+    samples_idx::SPAN_ID,
+];
+
 /// Stack id → summed value.
 pub type StackTotals = foldhash::HashMap<u32, i64>;
 
@@ -65,20 +79,6 @@ pub struct SampleScan {
     pub stats: ScanStats,
 }
 
-/// One row of `profiles.parquet`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProfileRecord {
-    pub series_id: u32,
-    pub time_ns: i64,
-    pub duration_ns: i64,
-    pub period: i64,
-    /// Sum of the profile's sample values.
-    pub total: i64,
-    /// Number of samples in the ingested profile.
-    pub sample_count: u32,
-    pub profile_id: String,
-}
-
 /// Reads one committed block. Caches its series index, stack tables and
 /// Parquet metadata, so keep one per block while it is hot.
 pub struct BlockReader {
@@ -87,6 +87,8 @@ pub struct BlockReader {
     counters: Arc<IoCounters>,
     samples_md: OnceCell<ArrowReaderMetadata>,
     profiles_md: OnceCell<ArrowReaderMetadata>,
+    /// Footers of the rollup tables, indexed like [`RollupBucket::ALL`].
+    rollup_md: [OnceCell<ArrowReaderMetadata>; 2],
     series: OnceCell<Arc<SeriesIndex>>,
     stacks: OnceCell<Arc<StackResolver>>,
 }
@@ -143,6 +145,7 @@ impl BlockReader {
             counters: Arc::default(),
             samples_md: OnceCell::new(),
             profiles_md: OnceCell::new(),
+            rollup_md: [OnceCell::new(), OnceCell::new()],
             series: OnceCell::new(),
             stacks: OnceCell::new(),
         })
@@ -265,22 +268,30 @@ impl BlockReader {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<(BatchStream, ScanStats), BlockError> {
-        let all = [
-            samples_idx::SERIES_ID,
-            samples_idx::TIME_NS,
-            samples_idx::STACK_ID,
-            samples_idx::VALUE,
-            samples_idx::SPAN_ID,
-        ];
+        self.exact_scan(
+            files::SAMPLES,
+            &self.samples_md,
+            &SAMPLE_COLUMNS,
+            series,
+            start_ns,
+            end_ns,
+        )
+        .await
+    }
+
+    /// A pruned scan of a file sorted by (series_id, time_ns), filtered
+    /// exactly, without empty batches.
+    async fn exact_scan(
+        &self,
+        name: &str,
+        cell: &OnceCell<ArrowReaderMetadata>,
+        columns: &[usize],
+        series: &RoaringBitmap,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<(BatchStream, ScanStats), BlockError> {
         let (raw, stats) = self
-            .pruned_scan(
-                files::SAMPLES,
-                &self.samples_md,
-                &all,
-                series,
-                start_ns,
-                end_ns,
-            )
+            .pruned_scan(name, cell, columns, series, start_ns, end_ns)
             .await?;
         let series = series.clone();
         let filtered = raw.and_then(move |batch| {
@@ -322,6 +333,20 @@ impl BlockReader {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<StackTotals, BlockError> {
+        self.aggregate_file(files::SAMPLES, &self.samples_md, series, start_ns, end_ns)
+            .await
+    }
+
+    /// SUM(value) by stack_id over rows of a samples-shaped file (samples or
+    /// a rollup) of `series` with `start_ns <= time_ns <= end_ns`.
+    async fn aggregate_file(
+        &self,
+        name: &str,
+        cell: &OnceCell<ArrowReaderMetadata>,
+        series: &RoaringBitmap,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<StackTotals, BlockError> {
         let columns = [
             samples_idx::SERIES_ID,
             samples_idx::TIME_NS,
@@ -329,14 +354,7 @@ impl BlockReader {
             samples_idx::VALUE,
         ];
         let (mut stream, _) = self
-            .pruned_scan(
-                files::SAMPLES,
-                &self.samples_md,
-                &columns,
-                series,
-                start_ns,
-                end_ns,
-            )
+            .pruned_scan(name, cell, &columns, series, start_ns, end_ns)
             .await?;
         let stacks = self.meta.file(files::STACKS).map_or(0, |f| f.rows as usize);
         let mut sums = vec![0i64; stacks + 1];
@@ -357,7 +375,7 @@ impl BlockReader {
                 }
                 let slot = sums.get_mut(stack as usize).ok_or_else(|| {
                     BlockError::corrupt(format!(
-                        "samples.parquet references stack id {stack} but the block has {stacks} stacks"
+                        "{name} references stack id {stack} but the block has {stacks} stacks"
                     ))
                 })?;
                 *slot = slot.wrapping_add(value);
@@ -369,56 +387,6 @@ impl BlockReader {
             .filter(|&(_, v)| v != 0)
             .map(|(id, v)| (id as u32, v))
             .collect())
-    }
-
-    /// Rows of `profiles.parquet` for `series` in `[start_ns, end_ns]`, in
-    /// (series_id, time_ns) order.
-    pub async fn profiles(
-        &self,
-        series: &RoaringBitmap,
-        start_ns: i64,
-        end_ns: i64,
-    ) -> Result<Vec<ProfileRecord>, BlockError> {
-        let all = [0, 1, 2, 3, 4, 5, 6];
-        let (stream, _) = self
-            .pruned_scan(
-                files::PROFILES,
-                &self.profiles_md,
-                &all,
-                series,
-                start_ns,
-                end_ns,
-            )
-            .await?;
-        let batches: Vec<RecordBatch> = stream.try_collect().await?;
-        let mut out = Vec::new();
-        for batch in &batches {
-            let batch = filter_exact(
-                batch,
-                series,
-                start_ns,
-                end_ns,
-                SORTED_SERIES_COL,
-                SORTED_TIME_COL,
-            )?;
-            let ids = column::<UInt32Array>(&batch, cols::SERIES_ID)?;
-            let times = column::<Int64Array>(&batch, cols::TIME_NS)?;
-            let durations = column::<Int64Array>(&batch, cols::DURATION_NS)?;
-            let periods = column::<Int64Array>(&batch, cols::PERIOD)?;
-            let totals = column::<Int64Array>(&batch, cols::TOTAL)?;
-            let counts = column::<UInt32Array>(&batch, cols::SAMPLE_COUNT)?;
-            let profile_ids = column::<StringArray>(&batch, cols::PROFILE_ID)?;
-            out.extend((0..batch.num_rows()).map(|i| ProfileRecord {
-                series_id: ids.value(i),
-                time_ns: times.value(i),
-                duration_ns: durations.value(i),
-                period: periods.value(i),
-                total: totals.value(i),
-                sample_count: counts.value(i),
-                profile_id: profile_ids.value(i).to_string(),
-            }));
-        }
-        Ok(out)
     }
 }
 

@@ -4,15 +4,27 @@
 //!  &[NormalizedProfile] ─► tables (series ids, frame/stack symbols, merged samples)
 //!     ─► encode: five Parquet files in memory (EncodedBlock)   ← run in spawn_blocking
 //!     ─► upload: data files concurrently, then meta.json        ← async, commits the block
+//!
+//!  series + StackTables + sorted rows ─► BlockEncoder::stream ─► StreamingBlockWriter
+//!     (the compactor: rows streamed through multipart uploads, bounded memory; see `stream`)
 //! ```
+//!
+//! Either path can add rollup tables ([`BlockEncoder::with_rollups`], see
+//! [`crate::rollup`]).
 
 mod encode;
+mod rollup;
+mod stream;
 mod symbols;
 mod tables;
 
 pub use encode::EncodedFile;
+pub use stream::StreamingBlockWriter;
+pub use symbols::{StackNode, StackTableBuilder, StackTables};
+pub use tables::SampleRow;
 
 use crate::meta::{BlockMeta, FileMeta};
+use crate::rollup::RollupBucket;
 use crate::paths::{self, files};
 use crate::{BlockError, FORMAT_VERSION};
 use bytes::Bytes;
@@ -50,6 +62,7 @@ pub struct BlockEncoder {
     id: Option<Ulid>,
     sources: Vec<Ulid>,
     config: WriterConfig,
+    rollups: Vec<RollupBucket>,
 }
 
 /// A block encoded in memory, ready to upload.
@@ -69,6 +82,7 @@ impl BlockEncoder {
             id: None,
             sources: Vec::new(),
             config: WriterConfig::default(),
+            rollups: Vec::new(),
         }
     }
 
@@ -89,12 +103,20 @@ impl BlockEncoder {
         self
     }
 
+    /// Also writes these rollup tables (the compactor does from level 2 up).
+    pub fn with_rollups(mut self, buckets: &[RollupBucket]) -> Self {
+        self.rollups = buckets.to_vec();
+        self.rollups.sort();
+        self.rollups.dedup();
+        self
+    }
+
     /// Encodes `profiles` into Parquet files and the block's meta. CPU-bound and
     /// synchronous: async callers should run it in `spawn_blocking`.
     pub fn encode(&self, profiles: &[NormalizedProfile]) -> Result<EncodedBlock, BlockError> {
         let tables = Tables::build(profiles)?;
         let summary = tables.summary();
-        let encoded = encode::encode_files(&tables, &self.config)?;
+        let encoded = encode::encode_files(&tables, &self.config, &self.rollups)?;
         let meta = BlockMeta {
             format_version: FORMAT_VERSION,
             id: self.id.unwrap_or_else(Ulid::generate),

@@ -1,6 +1,7 @@
 //! Per-tenant buffers, the flush loop and acknowledgement.
 
 use crate::error::IngestError;
+use crate::metrics;
 use kiln_meta::Metastore;
 use kiln_model::NormalizedProfile;
 use object_store::ObjectStore;
@@ -122,6 +123,7 @@ impl Ingester {
             buffer.bytes += cost;
             buffer.acks.push(ack);
             buffer.permits.push(permit);
+            metrics::set_buffered(tenant, buffer.bytes);
             buffer.bytes >= config.max_buffer_bytes / 2
         };
         if full {
@@ -168,6 +170,7 @@ impl Ingester {
                 .collect()
         };
         for (tenant, buffer) in drained {
+            metrics::set_buffered(&tenant, 0);
             let shared = self.shared.clone();
             flushes.spawn(async move { flush(shared, tenant, buffer).await });
         }
@@ -177,12 +180,13 @@ impl Ingester {
 async fn flush(shared: Arc<Shared>, tenant: String, buffer: TenantBuffer) {
     let TenantBuffer {
         profiles,
+        bytes,
         acks,
         permits,
-        ..
     } = buffer;
     let started = std::time::Instant::now();
     let result = write_and_register(&shared, &tenant, profiles).await;
+    metrics::record_flush(started.elapsed(), bytes, result.is_ok());
     match &result {
         Ok(()) => {
             tracing::debug!(%tenant, elapsed = ?started.elapsed(), pushes = acks.len(), "flushed")

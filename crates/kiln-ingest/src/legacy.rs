@@ -166,6 +166,8 @@ impl Context<'_> {
         }
         labels.set(names::METRIC_NAME, metric_name(&sample_types, &config));
         labels.set(names::PYROSCOPE_SPY, self.spy.as_str());
+        // Legacy uploads are already deltas (spec §5); Pyroscope marks them.
+        labels.set(names::DELTA, "false");
         let profiles = pprof::normalise(&profile, &labels, &new_profile_id(), self.limits)?;
         Ok(DecodedPush {
             profiles,
@@ -235,6 +237,7 @@ impl Context<'_> {
             labels.set(names::SERVICE_NAME, service);
         }
         labels.set(names::PYROSCOPE_SPY, self.spy.as_str());
+        labels.set(names::DELTA, "false");
         let (labels, profile_type) =
             pprof::build_series_labels(&labels, &profile_type, self.limits)?;
         let profile = text::profile_from_stacks(

@@ -10,6 +10,9 @@
 //!    ─► every push waiting on that buffer is acknowledged with the flush's result
 //! ```
 //!
+//! Observability: [`metrics`] defines the `kiln_ingest_*` Prometheus metrics
+//! (pushes, bytes, errors by reason, flush latency and size, buffered bytes).
+//!
 //! Invariants:
 //! - a push is acknowledged only after its block is written and registered;
 //!   nothing acknowledged lives only in memory;
@@ -21,6 +24,7 @@ mod error;
 mod flusher;
 pub mod legacy;
 pub mod limits;
+pub mod metrics;
 pub mod otlp;
 pub mod push;
 mod service;

@@ -72,7 +72,11 @@ pub fn convert_export(
             "missing resource profiles".into(),
         ));
     }
-    if dictionary.string_table.first().is_some_and(|s| !s.is_empty()) {
+    if dictionary
+        .string_table
+        .first()
+        .is_some_and(|s| !s.is_empty())
+    {
         return Err(IngestError::InvalidArgument(
             "invalid dictionary: string_table[0] must be the empty string".into(),
         ));
@@ -183,7 +187,10 @@ struct ProfileContext<'a> {
 
 impl ProfileContext<'_> {
     /// One pprof per service among the samples, each normalised.
-    fn convert(&self, profile: &Profile) -> Result<Vec<kiln_model::NormalizedProfile>, IngestError> {
+    fn convert(
+        &self,
+        profile: &Profile,
+    ) -> Result<Vec<kiln_model::NormalizedProfile>, IngestError> {
         let dict = self.dictionary;
         // Group samples by their own service.name ("" = the resource's),
         // keeping first-appearance order so output is deterministic.
@@ -217,7 +224,8 @@ impl ProfileContext<'_> {
             let name = builder.name().to_string();
             let labels = self.labels(&name, service)?;
             let pprof_profile = builder.finish();
-            let profiles = pprof::normalise(&pprof_profile, &labels, &new_profile_id(), self.limits)?;
+            let profiles =
+                pprof::normalise(&pprof_profile, &labels, &new_profile_id(), self.limits)?;
             out.extend(profiles);
         }
         Ok(out)

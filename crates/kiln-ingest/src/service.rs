@@ -4,6 +4,7 @@
 use crate::error::IngestError;
 use crate::flusher::Ingester;
 use crate::limits::{IngestLimits, TenantLimiter, check_time_window};
+use crate::metrics::{self, Reason};
 use crate::push::decode_push;
 use kiln_model::NormalizedProfile;
 use kiln_model::clock::ClockRef;
@@ -58,7 +59,9 @@ impl IngestService {
         let decoded =
             tokio::task::spawn_blocking(move || decode_push(&request, &normalize, now_ns))
                 .await
-                .map_err(|e| IngestError::Internal(format!("decoding task failed: {e}")))??;
+                .map_err(|e| IngestError::Internal(format!("decoding task failed: {e}")))
+                .and_then(|decoded| decoded)
+                .inspect_err(|e| metrics::record_error(tenant, Reason::of_decode(e)))?;
         self.accept(
             tenant,
             &limits,
@@ -78,16 +81,33 @@ impl IngestService {
         bytes: usize,
     ) -> Result<(), IngestError> {
         let now_ns = self.clock.now_ns();
+        let refuse = |reason| move |_: &IngestError| metrics::record_error(tenant, reason);
         for profile in &profiles {
-            check_time_window(limits, profile.time_nanos, now_ns)?;
+            check_time_window(limits, profile.time_nanos, now_ns)
+                .inspect_err(refuse(Reason::TimeWindow))?;
         }
-        self.limiter.check_rate(tenant, limits, bytes, now_ns)?;
+        self.limiter
+            .check_rate(tenant, limits, bytes, now_ns)
+            .inspect_err(refuse(Reason::RateLimited))?;
         let mut fingerprints: Vec<u64> = profiles.iter().map(|p| p.labels.fingerprint()).collect();
         fingerprints.sort_unstable();
         fingerprints.dedup();
         self.limiter
-            .check_series(tenant, limits, &fingerprints, now_ns)?;
-        self.ingester.ingest(tenant, profiles, bytes).await
+            .check_series(tenant, limits, &fingerprints, now_ns)
+            .inspect_err(refuse(Reason::SeriesLimit))?;
+        let count = profiles.len();
+        self.ingester
+            .ingest(tenant, profiles, bytes)
+            .await
+            .inspect_err(|e| {
+                let reason = match e {
+                    IngestError::Internal(_) => Reason::Internal,
+                    _ => Reason::Unavailable,
+                };
+                metrics::record_error(tenant, reason);
+            })?;
+        metrics::record_accepted(tenant, count, bytes);
+        Ok(())
     }
 
     /// The underlying buffered writer (to run its flush loop or flush on demand).

@@ -136,5 +136,8 @@ fn otlp_json_is_protojson() {
     let profile = &request.resource_profiles[0].scope_profiles[0].profiles[0];
     assert_eq!(profile.time_unix_nano, 1_700_000_000_000_000_000);
     assert_eq!(profile.samples[0].values, vec![7]);
-    assert_eq!(request.dictionary.unwrap().stack_table[1].location_indices, vec![1]);
+    assert_eq!(
+        request.dictionary.unwrap().stack_table[1].location_indices,
+        vec![1]
+    );
 }

@@ -42,11 +42,12 @@ pub struct SeriesQuery {
     pub profiles: ProfileQuery,
     /// Step in seconds (> 0).
     pub step_seconds: f64,
-    /// Labels to group by; empty = one series per distinct label set... see
-    /// `QueryEngine::select_series`.
+    /// Labels to group by: each series' labels are reduced to these names
+    /// (Pyroscope's `WithLabels`); empty = every selected series merged into
+    /// one series without labels.
     pub group_by: Vec<String>,
     pub aggregation: Aggregation,
-    /// Keep the top-N series by total; `None` = all.
+    /// Keep the top-N series by the sum of their points; `None` or `Some(0)` = all.
     pub limit: Option<usize>,
 }
 
@@ -95,8 +96,11 @@ pub trait QueryEngine: Send + Sync + std::fmt::Debug {
     async fn label_names(&self, query: &LabelsQuery) -> Result<Vec<String>, QueryError>;
 
     /// Sorted distinct values of `name` on matching series.
-    async fn label_values(&self, query: &LabelsQuery, name: &str)
-    -> Result<Vec<String>, QueryError>;
+    async fn label_values(
+        &self,
+        query: &LabelsQuery,
+        name: &str,
+    ) -> Result<Vec<String>, QueryError>;
 
     /// Distinct label sets of matching series, reduced to `label_names`
     /// when that is not empty; sorted.

@@ -141,10 +141,7 @@ where
                 }
             }
         };
-        let value = cell
-            .get_or_try_init(load)
-            .await?
-            .clone();
+        let value = cell.get_or_try_init(load).await?.clone();
         self.account(&key, &cell, &value);
         Ok(value)
     }
@@ -220,7 +217,11 @@ mod tests {
 
     async fn load(cache: &Lru<u32, Arc<Vec<u8>>, ()>, key: u32, bytes: usize) -> Arc<Vec<u8>> {
         cache
-            .get_or_load(key, (), || async move { Ok::<_, ()>(Arc::new(vec![0; bytes])) })
+            .get_or_load(
+                key,
+                (),
+                || async move { Ok::<_, ()>(Arc::new(vec![0; bytes])) },
+            )
             .await
             .unwrap()
     }

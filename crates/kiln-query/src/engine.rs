@@ -7,7 +7,10 @@ use crate::api::{LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, SeriesQue
 use crate::blocks::{BlockCache, BlockCacheStats, CacheConfig};
 use crate::error::QueryError;
 use crate::{labels, merge, series};
+use arrow::array::RecordBatch;
 use async_trait::async_trait;
+use datafusion::dataframe::DataFrame;
+use datafusion::physical_plan::{collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use kiln_meta::Metastore;
 use kiln_model::tree::Tree;
@@ -51,6 +54,14 @@ impl std::fmt::Debug for Inner {
             .field("target_partitions", &self.target_partitions)
             .finish_non_exhaustive()
     }
+}
+
+/// Plans `df` physically, logs the plan at debug level and collects it.
+pub(crate) async fn execute(df: DataFrame, what: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    let task = Arc::new(df.task_ctx());
+    let plan = df.create_physical_plan().await?;
+    tracing::debug!(query = what, plan = %displayable(plan.as_ref()).indent(true), "physical plan");
+    Ok(collect(plan, task).await?)
 }
 
 /// Answers queries by planning against the metastore and running DataFusion
@@ -128,8 +139,10 @@ impl QueryEngine for DataFusionEngine {
         end_ms: i64,
     ) -> Result<Vec<ProfileType>, QueryError> {
         let tenant = tenant.to_string();
-        self.run(|inner| async move { labels::profile_types(&inner, &tenant, start_ms, end_ms).await })
-            .await
+        self.run(
+            |inner| async move { labels::profile_types(&inner, &tenant, start_ms, end_ms).await },
+        )
+        .await
     }
 
     async fn label_names(&self, query: &LabelsQuery) -> Result<Vec<String>, QueryError> {

@@ -3,8 +3,9 @@
 //!
 //! ```text
 //!  update_batch:  value summed per (block, stack_id) into dense i64 arrays   ← hot loop, integers only
-//!  state/evaluate: each distinct non-zero stack resolved once through its
-//!                  block's StackResolver ─► Tree::insert_stack ─► Tree bytes (Binary)
+//!  fold:          each block's non-zero stacks mapped into a name-keyed tree,
+//!                 every block stack node resolved once (names::NameTree)
+//!  state/evaluate: name tree ─► kiln_model::Tree ─► Tree bytes (Binary)
 //!  merge_batch:   Tree::from_bytes ─► Tree::merge                            ← partial trees from
 //!                                                                              other partitions/queriers
 //! ```
@@ -14,6 +15,8 @@
 //! `datafusion-distributed`) merge into the same result: block-local ids
 //! never leave the accumulator that saw them.
 
+mod names;
+
 use arrow::array::{Array, ArrayRef, BinaryArray, Int64Array, UInt32Array};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
@@ -22,6 +25,7 @@ use datafusion::logical_expr::utils::format_state_name;
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
 use kiln_block::StackResolver;
 use kiln_model::tree::Tree;
+use names::NameTree;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -92,14 +96,27 @@ impl AggregateUDFImpl for Flamegraph {
     }
 }
 
+/// Blocks whose dense sums are kept before they are folded into the name
+/// tree. Scans deliver one block at a time, so this bounds memory to a few
+/// blocks' stack counts without folding a block more than once in practice
+/// (folding twice is still correct: it is additive).
+const LIVE_BLOCKS: usize = 4;
+
 /// Sums per (block, stack id) until asked for its state; see the module docs.
 #[derive(Debug)]
 pub(crate) struct FlamegraphAccumulator {
     symbols: Arc<BlockSymbols>,
     /// `sums[block][stack_id]`, allocated on the block's first row.
     sums: Vec<Vec<i64>>,
-    /// Names resolved so far plus merged partial states.
+    /// Blocks with allocated sums.
+    live: usize,
+    /// Folded blocks, keyed by name.
+    names: NameTree,
+    /// Merged partial states and drained name trees.
     tree: Tree,
+    /// `tree.memory_size()` as of its last change (computing it walks the
+    /// names, and DataFusion asks after every batch).
+    tree_size: usize,
 }
 
 impl FlamegraphAccumulator {
@@ -107,7 +124,10 @@ impl FlamegraphAccumulator {
         Self {
             symbols,
             sums: Vec::new(),
+            live: 0,
+            names: NameTree::new(),
             tree: Tree::new(),
+            tree_size: 0,
         }
     }
 
@@ -124,35 +144,30 @@ impl FlamegraphAccumulator {
         let sums = &mut self.sums[b];
         if sums.is_empty() {
             sums.resize(resolver.len() + 1, 0);
+            self.live += 1;
         }
         Ok(sums)
     }
 
-    /// Resolves the summed stacks into the tree, once per distinct stack.
-    fn fold(&mut self) -> Result<()> {
-        let mut frame_ids = Vec::new();
-        for (block, sums) in std::mem::take(&mut self.sums).into_iter().enumerate() {
-            if sums.is_empty() {
-                continue;
-            }
-            let resolver = &self.symbols.resolvers[block];
-            let frames = resolver.frames();
-            for (stack, &value) in sums.iter().enumerate() {
-                if value == 0 {
-                    continue;
-                }
-                resolver
-                    .frame_ids_into(stack as u32, &mut frame_ids)
-                    .map_err(|e| DataFusionError::External(Box::new(e)))?;
-                let names = frame_ids.iter().map(|&f| frames[f as usize].function.as_str());
-                self.tree.insert_stack(names, value);
+    /// Maps the summed stacks of every live block into the name tree and
+    /// frees their sums.
+    fn fold_blocks(&mut self) -> Result<()> {
+        for (block, sums) in self.sums.iter_mut().enumerate() {
+            if !sums.is_empty() {
+                self.names.add_block(&self.symbols.resolvers[block], sums)?;
+                *sums = Vec::new();
             }
         }
+        self.live = 0;
         Ok(())
     }
 
     fn tree_bytes(&mut self) -> Result<ScalarValue> {
-        self.fold()?;
+        self.fold_blocks()?;
+        if !self.names.is_empty() {
+            self.names.drain_into(&mut self.tree);
+            self.tree_size = self.tree.memory_size();
+        }
         Ok(ScalarValue::Binary(Some(self.tree.to_bytes())))
     }
 }
@@ -191,6 +206,9 @@ impl Accumulator for FlamegraphAccumulator {
             }
             i += run;
         }
+        if self.live > LIVE_BLOCKS {
+            self.fold_blocks()?;
+        }
         Ok(())
     }
 
@@ -200,7 +218,7 @@ impl Accumulator for FlamegraphAccumulator {
 
     fn size(&self) -> usize {
         let sums: usize = self.sums.iter().map(|s| s.capacity() * 8).sum();
-        std::mem::size_of::<Self>() + sums + self.tree.memory_size()
+        std::mem::size_of::<Self>() + sums + self.names.memory_size() + self.tree_size
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
@@ -214,6 +232,7 @@ impl Accumulator for FlamegraphAccumulator {
                 Tree::from_bytes(bytes).map_err(|e| DataFusionError::External(Box::new(e)))?;
             self.tree.merge(&partial);
         }
+        self.tree_size = self.tree.memory_size();
         Ok(())
     }
 }

@@ -81,7 +81,9 @@ async fn selected(
                     .selectors
                     .iter()
                     .filter(|s| may_match(&meta, s))
-                    .fold(RoaringBitmap::new(), |acc, s| acc | select_series(&index, s))
+                    .fold(RoaringBitmap::new(), |acc, s| {
+                        acc | select_series(&index, s)
+                    })
             };
             Ok::<_, QueryError>((index, ids))
         })
@@ -91,7 +93,10 @@ async fn selected(
         .await
 }
 
-pub(crate) async fn label_names(inner: &Inner, query: &LabelsQuery) -> Result<Vec<String>, QueryError> {
+pub(crate) async fn label_names(
+    inner: &Inner,
+    query: &LabelsQuery,
+) -> Result<Vec<String>, QueryError> {
     if selects_all(query) {
         let (start_ns, end_ns) = ns_range(query.start_ms, query.end_ms)?;
         let names: BTreeSet<String> = list_blocks(inner, &query.tenant, start_ns, end_ns)
@@ -162,7 +167,10 @@ pub(crate) async fn series(
 /// Whether the tenant has any block, and the time span of all its blocks
 /// (zeros when it has none).
 pub(crate) async fn profile_stats(inner: &Inner, tenant: &str) -> Result<ProfileStats, QueryError> {
-    let metas = inner.metastore.list_blocks(tenant, i64::MIN, i64::MAX).await?;
+    let metas = inner
+        .metastore
+        .list_blocks(tenant, i64::MIN, i64::MAX)
+        .await?;
     let metas = metas.iter().filter(|m| m.tenant == tenant);
     let (mut oldest, mut newest) = (i64::MAX, i64::MIN);
     let mut any = false;

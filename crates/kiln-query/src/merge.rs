@@ -7,12 +7,12 @@
 //!        BlockScanExec(samples, N block groups) ◄─ pruned scans with call-site/profile/span filters
 //! ```
 
+use crate::api::ProfileQuery;
 use crate::engine::Inner;
 use crate::error::QueryError;
 use crate::flamegraph::{BlockSymbols, Flamegraph};
 use crate::plan::{self, BlockScan, Needs};
 use crate::table::{BlockTable, TableKind, cols};
-use crate::api::ProfileQuery;
 use arrow::array::{Array, BinaryArray};
 use datafusion::logical_expr::AggregateUDF;
 use datafusion::prelude::col;
@@ -39,14 +39,17 @@ pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tr
     let table = BlockTable::new(TableKind::Samples, &scans, inner.target_partitions);
     let flamegraph = AggregateUDF::new_from_impl(Flamegraph::new(Arc::new(symbols)));
     let call = flamegraph
-        .call(vec![col(cols::BLOCK), col(cols::STACK_ID), col(cols::VALUE)])
+        .call(vec![
+            col(cols::BLOCK),
+            col(cols::STACK_ID),
+            col(cols::VALUE),
+        ])
         .alias("tree");
-    let batches = inner
+    let df = inner
         .ctx
         .read_table(Arc::new(table))?
-        .aggregate(vec![], vec![call])?
-        .collect()
-        .await?;
+        .aggregate(vec![], vec![call])?;
+    let batches = crate::engine::execute(df, "merge_tree").await?;
     let bytes = batches
         .iter()
         .filter(|b| b.num_rows() > 0)

@@ -85,9 +85,14 @@ pub(crate) async fn list_blocks(
     start_ns: i64,
     end_ns: i64,
 ) -> Result<Vec<BlockMeta>, QueryError> {
-    let metas = inner.metastore.list_blocks(tenant, start_ns, end_ns).await?;
+    let metas = inner
+        .metastore
+        .list_blocks(tenant, start_ns, end_ns)
+        .await?;
     let listed: HashSet<_> = metas.iter().map(|m| m.id).collect();
-    inner.blocks.forget_unlisted(tenant, start_ns, end_ns, &listed);
+    inner
+        .blocks
+        .forget_unlisted(tenant, start_ns, end_ns, &listed);
     // The metastore is tenant-scoped already; this guards against a buggy one.
     Ok(metas.into_iter().filter(|m| m.tenant == tenant).collect())
 }
@@ -101,10 +106,13 @@ pub(crate) async fn plan(
 ) -> Result<Vec<BlockScan>, QueryError> {
     let (start_ns, end_ns) = ns_range(query.start_ms, query.end_ms)?;
     let type_id = query.profile_type.id();
-    let selector = query.selector.clone().with(kiln_model::selector::Matcher::equal(
-        kiln_model::labels::names::PROFILE_TYPE,
-        type_id.clone(),
-    ));
+    let selector = query
+        .selector
+        .clone()
+        .with(kiln_model::selector::Matcher::equal(
+            kiln_model::labels::names::PROFILE_TYPE,
+            type_id.clone(),
+        ));
     let metas = list_blocks(inner, &query.tenant, start_ns, end_ns).await?;
     let candidates = metas.into_iter().filter(|m| may_match(m, &selector));
 

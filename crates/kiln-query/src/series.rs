@@ -70,7 +70,10 @@ fn group_key(labels: &Labels, group_by: &[String]) -> Labels {
 
 /// The per-query `groups(g_block, g_series, group_id)` table and the labels
 /// of each group id.
-fn groups(scans: &[Arc<BlockScan>], group_by: &[String]) -> Result<(RecordBatch, Vec<Labels>), QueryError> {
+fn groups(
+    scans: &[Arc<BlockScan>],
+    group_by: &[String],
+) -> Result<(RecordBatch, Vec<Labels>), QueryError> {
     let mut ids: HashMap<Labels, u32> = HashMap::new();
     let mut keys: Vec<Labels> = Vec::new();
     let (mut blocks, mut series, mut groups) = (Vec::new(), Vec::new(), Vec::new());
@@ -110,12 +113,21 @@ fn groups(scans: &[Arc<BlockScan>], group_by: &[String]) -> Result<(RecordBatch,
 
 /// `profiles(block, series_id, time_ns, total)`, with totals recomputed from
 /// filtered samples when the query filters stacks or spans.
-fn profile_totals(inner: &Inner, scans: &[Arc<BlockScan>], from_samples: bool) -> Result<DataFrame, QueryError> {
+fn profile_totals(
+    inner: &Inner,
+    scans: &[Arc<BlockScan>],
+    from_samples: bool,
+) -> Result<DataFrame, QueryError> {
     let n = inner.target_partitions;
     let profiles = inner
         .ctx
         .read_table(Arc::new(BlockTable::new(TableKind::Profiles, scans, n)))?
-        .select(vec![col(cols::BLOCK), col(cols::SERIES_ID), col(cols::TIME_NS), col(cols::TOTAL)])?;
+        .select(vec![
+            col(cols::BLOCK),
+            col(cols::SERIES_ID),
+            col(cols::TIME_NS),
+            col(cols::TOTAL),
+        ])?;
     if !from_samples {
         return Ok(profiles);
     }
@@ -123,7 +135,10 @@ fn profile_totals(inner: &Inner, scans: &[Arc<BlockScan>], from_samples: bool) -
     let per_profile = inner
         .ctx
         .read_table(Arc::new(BlockTable::new(TableKind::Samples, scans, n)))?
-        .aggregate(key.iter().map(|c| col(*c)).collect(), vec![sum(col(cols::VALUE)).alias("s_total")])?
+        .aggregate(
+            key.iter().map(|c| col(*c)).collect(),
+            vec![sum(col(cols::VALUE)).alias("s_total")],
+        )?
         .select(vec![
             col(cols::BLOCK).alias("s_block"),
             col(cols::SERIES_ID).alias("s_series"),
@@ -131,7 +146,13 @@ fn profile_totals(inner: &Inner, scans: &[Arc<BlockScan>], from_samples: bool) -
             col("s_total"),
         ])?;
     Ok(profiles
-        .join(per_profile, JoinType::Left, &key, &["s_block", "s_series", "s_time"], None)?
+        .join(
+            per_profile,
+            JoinType::Left,
+            &key,
+            &["s_block", "s_series", "s_time"],
+            None,
+        )?
         .select(vec![
             col(cols::BLOCK),
             col(cols::SERIES_ID),
@@ -148,7 +169,10 @@ fn int64_column(batch: &RecordBatch, i: usize) -> Result<Int64Array, QueryError>
         .ok_or_else(|| QueryError::Internal("series column is not Int64".into()))
 }
 
-pub(crate) async fn select_series(inner: &Inner, query: &SeriesQuery) -> Result<Vec<Series>, QueryError> {
+pub(crate) async fn select_series(
+    inner: &Inner,
+    query: &SeriesQuery,
+) -> Result<Vec<Series>, QueryError> {
     let step = step_ms(query.step_seconds)?;
     let q = &query.profiles;
     let (start, end) = (q.start_ms, q.end_ms);
@@ -163,7 +187,7 @@ pub(crate) async fn select_series(inner: &Inner, query: &SeriesQuery) -> Result<
 
     let time_ms = col(cols::TIME_NS) / lit(1_000_000i64);
     let bucket = lit(start) + ((time_ms - lit(start) + lit(step - 1)) / lit(step)) * lit(step);
-    let batches = profile_totals(inner, &scans, from_samples)?
+    let df = profile_totals(inner, &scans, from_samples)?
         .join(
             inner.ctx.read_table(Arc::new(mapping))?,
             JoinType::Inner,
@@ -175,11 +199,18 @@ pub(crate) async fn select_series(inner: &Inner, query: &SeriesQuery) -> Result<
         .filter(col(BUCKET).lt_eq(lit(end)))?
         .aggregate(
             vec![col(GROUP_ID), col(BUCKET)],
-            vec![sum(col(cols::TOTAL)).alias("sum"), count(lit(1i64)).alias("profiles")],
+            vec![
+                sum(col(cols::TOTAL)).alias("sum"),
+                count(lit(1i64)).alias("profiles"),
+            ],
         )?
-        .select(vec![col(GROUP_ID), col(BUCKET), col("sum"), col("profiles")])?
-        .collect()
-        .await?;
+        .select(vec![
+            col(GROUP_ID),
+            col(BUCKET),
+            col("sum"),
+            col("profiles"),
+        ])?;
+    let batches = crate::engine::execute(df, "select_series").await?;
 
     let mut points: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); keys.len()];
     for batch in &batches {
@@ -209,7 +240,11 @@ fn finish(keys: Vec<Labels>, points: Vec<BTreeMap<i64, f64>>, limit: Option<usiz
         .collect();
     if let Some(n) = limit.filter(|&n| n > 0 && n < series.len()) {
         let total = |p: &BTreeMap<i64, f64>| p.values().sum::<f64>();
-        series.sort_by(|a, b| total(&b.1).total_cmp(&total(&a.1)).then_with(|| a.0.cmp(&b.0)));
+        series.sort_by(|a, b| {
+            total(&b.1)
+                .total_cmp(&total(&a.1))
+                .then_with(|| a.0.cmp(&b.0))
+        });
         series.truncate(n);
     }
     series.sort_by(|a, b| a.0.cmp(&b.0));

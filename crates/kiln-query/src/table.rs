@@ -34,8 +34,7 @@ pub(crate) mod cols {
     /// Index of the block in the query's block list (block-local ids need it).
     pub const BLOCK: &str = "block";
     pub use kiln_block::schema::cols::{
-        DURATION_NS, PROFILE_ID, SAMPLE_COUNT, SERIES_ID, SPAN_ID, STACK_ID, TIME_NS, TOTAL,
-        VALUE,
+        DURATION_NS, PROFILE_ID, SAMPLE_COUNT, SERIES_ID, SPAN_ID, STACK_ID, TIME_NS, TOTAL, VALUE,
     };
 }
 
@@ -95,7 +94,11 @@ pub(crate) struct BlockTable {
 impl BlockTable {
     /// A table of `kind` over `blocks`, split into at most `target_partitions`
     /// partitions of about equal row counts.
-    pub(crate) fn new(kind: TableKind, blocks: &[Arc<BlockScan>], target_partitions: usize) -> Self {
+    pub(crate) fn new(
+        kind: TableKind,
+        blocks: &[Arc<BlockScan>],
+        target_partitions: usize,
+    ) -> Self {
         Self {
             kind,
             partitions: Arc::new(group_blocks(blocks, target_partitions, kind)),

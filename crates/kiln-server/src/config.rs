@@ -13,6 +13,7 @@
 //! that do not override that key. `config.example.toml` at the repository
 //! root documents every key; a test keeps it equal to the defaults.
 
+mod compactor;
 mod layers;
 mod limits;
 mod target;
@@ -25,6 +26,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use toml::{Table, Value};
 
+pub use compactor::{CompactorConfig, LevelWindows, RetentionOverride};
 pub use limits::Limits;
 pub use target::{Role, Target};
 
@@ -43,6 +45,7 @@ pub struct KilnConfig {
     /// Limits for every tenant without an override.
     pub limits: Limits,
     pub retention: RetentionConfig,
+    pub compactor: CompactorConfig,
     /// Fully resolved limits of tenants that have an `[overrides.<tenant>]`
     /// table. Filled by the loader, not by serde, because each one is the
     /// final `[limits]` with the tenant's keys merged over it.
@@ -130,6 +133,7 @@ impl Default for IngesterConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Blocks older than this are deleted; `0s` keeps data forever.
+    /// A tenant's `retention_period` limit overrides it.
     #[serde(with = "humantime_serde")]
     pub period: Duration,
 }
@@ -212,6 +216,16 @@ impl KilnConfig {
         self.overrides.get(tenant).unwrap_or(&self.limits)
     }
 
+    /// How long `tenant`'s data is kept (zero = forever): its
+    /// `retention_period` limit, or `[retention] period` when that is
+    /// `"inherit"`.
+    pub fn retention_for(&self, tenant: &str) -> Duration {
+        match self.limits_for(tenant).retention_period {
+            RetentionOverride::Inherit => self.retention.period,
+            RetentionOverride::Period(d) => d,
+        }
+    }
+
     fn from_layers(
         file: Option<(Table, String)>,
         sources: ConfigSources,
@@ -289,6 +303,9 @@ impl KilnConfig {
                 provenance,
                 "must be greater than 0s".into(),
             ));
+        }
+        if let Some((key, message)) = self.compactor.problem() {
+            return Err(invalid(key, provenance, message));
         }
         if self.ingester.max_buffer_bytes == 0 {
             return Err(invalid(

@@ -59,9 +59,11 @@ fn build(
         Arc::new(SystemClock),
     ));
     let rpcs = push::register(RpcRouter::default(), push_sink.clone());
+    let rpcs = otlp::register(rpcs, push_sink.clone());
     let rpcs = querier::register(rpcs, querier.clone());
     let router = rpcs.into_router(config.clone());
     let router = querier::routes(router, querier);
+    let router = otlp::routes(router, config.clone(), push_sink.clone());
     ingest_http::routes(router, config, push_sink)
         .route(
             "/ready",

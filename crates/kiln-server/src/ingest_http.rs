@@ -68,6 +68,9 @@ pub(crate) fn api_error_response(err: &ApiError) -> HttpError {
     let status = match err {
         ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         ApiError::BodyRead(_) => StatusCode::REQUEST_TIMEOUT,
+        // Plain HTTP's answer to a content coding it can't decode (RFC 9110
+        // §15.5.16); 501 is for unknown methods.
+        ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         other => other.http_status(),
     };
     (status, error_body(err.code().as_str(), &err.to_string()))
@@ -75,15 +78,20 @@ pub(crate) fn api_error_response(err: &ApiError) -> HttpError {
 
 /// Maps the write path's errors to `/ingest` statuses.
 pub(crate) fn ingest_error(err: &IngestError) -> HttpError {
-    let (status, code) = match err {
+    let (status, code) = ingest_status(err);
+    (status, error_body(code, &err.to_string()))
+}
+
+/// The `/ingest` status and error code of a write-path error.
+fn ingest_status(err: &IngestError) -> (StatusCode, &'static str) {
+    match err {
         IngestError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
         IngestError::ResourceExhausted(_) => (StatusCode::TOO_MANY_REQUESTS, "resource_exhausted"),
         IngestError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_argument"),
         IngestError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_argument"),
         IngestError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         IngestError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-    };
-    (status, error_body(code, &err.to_string()))
+    }
 }
 
 async fn handle(
@@ -93,8 +101,8 @@ async fn handle(
     request: Request,
 ) -> Result<(), HttpError> {
     let headers = request.headers().clone();
-    let tenant =
-        tenant::resolve(&headers, config.auth.multitenancy_enabled).map_err(|e| api_error_response(&e))?;
+    let tenant = tenant::resolve(&headers, config.auth.multitenancy_enabled)
+        .map_err(|e| api_error_response(&e))?;
     let limit = config.limits_for(&tenant).ingestion_body_limit_bytes();
     let name = query.get("name").cloned().unwrap_or_default();
     if name.trim().is_empty() {
@@ -122,19 +130,26 @@ async fn handle(
     let raw = match header_str(&headers, header::CONTENT_ENCODING).as_deref() {
         None | Some("") | Some("identity") => raw,
         // Tolerant: if the body isn't gzip after all, the converter sniffs.
-        Some("gzip") if raw.starts_with(&[0x1f, 0x8b]) => {
-            body::gunzip(raw, limit).await.map_err(|e| api_error_response(&e))?
-        }
+        Some("gzip") if raw.starts_with(&[0x1f, 0x8b]) => body::gunzip(raw, limit)
+            .await
+            .map_err(|e| api_error_response(&e))?,
         Some("gzip") => raw,
-        Some(other) => return Err(api_error_response(&ApiError::UnsupportedEncoding(other.into()))),
+        Some(other) => {
+            return Err(api_error_response(&ApiError::UnsupportedEncoding(
+                other.into(),
+            )));
+        }
     };
     let body = match content_type.as_deref().and_then(multipart_boundary) {
         Some(boundary) => read_multipart(raw, boundary).await?,
         None => LegacyBody::Raw(raw.to_vec()),
     };
-    sink.ingest_legacy(&tenant, params, body)
-        .await
-        .map_err(|e| ingest_error(&e))
+    let result = sink.ingest_legacy(&tenant, params, body).await;
+    let outcome = result
+        .as_ref()
+        .map_or_else(|e| ingest_status(e).1, |()| "ok");
+    kiln_ingest::metrics::record_push(&tenant, "ingest", outcome);
+    result.map_err(|e| ingest_error(&e))
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {

@@ -4,11 +4,12 @@
 
 use async_trait::async_trait;
 use kiln_ingest::legacy::{LegacyBody, LegacyParams, convert_legacy};
+use kiln_ingest::metrics::Reason;
 use kiln_ingest::otlp::convert_export;
 use kiln_ingest::push::DecodedPush;
-use kiln_proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use kiln_ingest::{IngestError, IngestLimits, IngestService};
 use kiln_model::limits::NormalizeLimits;
+use kiln_proto::opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 use kiln_proto::push::v1::PushRequest;
 
 use crate::config::Limits;
@@ -82,7 +83,9 @@ impl IngestSink {
         let now_ns = self.service.now_ns();
         let decoded = tokio::task::spawn_blocking(move || convert(&normalize, now_ns))
             .await
-            .map_err(|e| IngestError::Internal(format!("conversion task failed: {e}")))??;
+            .map_err(|e| IngestError::Internal(format!("conversion task failed: {e}")))
+            .and_then(|decoded| decoded)
+            .inspect_err(|e| kiln_ingest::metrics::record_error(tenant, Reason::of_decode(e)))?;
         self.service
             .accept(
                 tenant,

@@ -4,7 +4,9 @@
 //! Components record through the `metrics` facade (`metrics::counter!`),
 //! so the ingest and query crates need no registry plumbing; this module
 //! installs the one global Prometheus recorder and renders it through axum.
-//! Names follow `kiln_<component>_<what>_<unit>`.
+//! Names follow `kiln_<component>_<what>_<unit>`. The write path's own
+//! metrics (`kiln_ingest_*`) are defined in `kiln_ingest::metrics`; this
+//! module only gives them their help texts and histogram buckets.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -46,6 +48,11 @@ pub fn prometheus_handle() -> &'static PrometheusHandle {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
             .expect("bucket list is not empty")
+            .set_buckets_for_metric(
+                Matcher::Full(kiln_ingest::metrics::FLUSH_SIZE_BYTES.into()),
+                kiln_ingest::metrics::FLUSH_SIZE_BUCKETS,
+            )
+            .expect("bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
         if metrics::set_global_recorder(recorder).is_err() {
@@ -59,6 +66,7 @@ pub fn prometheus_handle() -> &'static PrometheusHandle {
 }
 
 fn describe() {
+    kiln_ingest::metrics::describe();
     metrics::describe_counter!(
         RPC_REQUESTS_TOTAL,
         "RPCs served, by rpc, protocol and code."

@@ -91,7 +91,12 @@ fn encoding(headers: &HeaderMap) -> Result<Encoding, HttpError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let base = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let base = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match base.as_str() {
         "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
         "application/json" => Ok(Encoding::Json),
@@ -136,7 +141,12 @@ async fn export_http(
             )));
         }
     };
-    let bad = |message: String| (StatusCode::BAD_REQUEST, error_body("invalid_argument", &message));
+    let bad = |message: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            error_body("invalid_argument", &message),
+        )
+    };
     let export = match encoding {
         Encoding::Protobuf => ExportProfilesServiceRequest::decode(raw)
             .map_err(|e| bad(format!("invalid protobuf export request: {e}")))?,

@@ -51,7 +51,12 @@ pub(crate) fn register(router: RpcRouter, sink: Arc<dyn PushSink>) -> RpcRouter 
     router.unary(PUSH_PATH, move |ctx, request: PushRequest| {
         let sink = sink.clone();
         async move {
-            sink.push(&ctx.tenant, request).await?;
+            let result = sink.push(&ctx.tenant, request).await;
+            let outcome = result
+                .as_ref()
+                .map_or_else(|e| e.code().as_str(), |()| "ok");
+            kiln_ingest::metrics::record_push(&ctx.tenant, ctx.protocol.as_str(), outcome);
+            result?;
             Ok(PushResponse {})
         }
     })

@@ -59,7 +59,11 @@ pub(crate) struct Querier {
 }
 
 impl Querier {
-    pub(crate) fn new(engine: Arc<dyn QueryEngine>, config: Arc<KilnConfig>, clock: ClockRef) -> Self {
+    pub(crate) fn new(
+        engine: Arc<dyn QueryEngine>,
+        config: Arc<KilnConfig>,
+        clock: ClockRef,
+    ) -> Self {
         Self {
             engine,
             config,

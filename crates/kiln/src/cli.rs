@@ -1,5 +1,6 @@
 //! Subcommands of the `kiln` binary.
 
+pub mod bench;
 pub mod block;
 pub mod server;
 

@@ -3,6 +3,12 @@
 
 mod cli;
 
+/// mimalloc instead of glibc malloc: ingest allocates many small, short-lived
+/// objects on many threads (decode, normalise, block encoding), where glibc
+/// spent ~40% of the server's CPU and fragmented memory (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 /// Kiln: a Pyroscope-compatible continuous-profiling database.
@@ -20,6 +26,9 @@ enum Command {
     /// Inspect and create blocks in a data directory.
     #[command(subcommand)]
     Block(cli::block::BlockCommand),
+    /// Load generators: `kiln bench ingest`.
+    #[command(subcommand)]
+    Bench(cli::bench::BenchCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Server(args) => cli::server::run(args).await,
             Command::Block(command) => cli::block::run(command).await,
+            Command::Bench(command) => cli::bench::run(command).await,
         }
     })
 }

@@ -52,7 +52,12 @@ pub fn check(stored: &Stored, tenant: &str, expected: &Expected, agent: &str) {
     );
     for s in series {
         for (name, value) in &expected.labels {
-            assert_eq!(s.label(name), value, "{agent}: label {name} of {:?}", s.labels);
+            assert_eq!(
+                s.label(name),
+                value,
+                "{agent}: label {name} of {:?}",
+                s.labels
+            );
         }
         // The derived labels agree with the profile-type ID.
         let parts: Vec<&str> = s.profile_type().split(':').collect();
@@ -99,7 +104,10 @@ fn add_pprof(expected: &mut Expected, name: &str, raw: &[u8]) {
     let period = pprof_period(raw);
     for (type_unit, total) in pprof_totals(raw) {
         let sample_type = type_unit.split(':').next().unwrap();
-        expected.add(format!("{}:{type_unit}:{period}", relabel(name, sample_type)), total);
+        expected.add(
+            format!("{}:{type_unit}:{period}", relabel(name, sample_type)),
+            total,
+        );
     }
 }
 
@@ -192,7 +200,10 @@ fn legacy_pprof_name(raw: &[u8]) -> &'static str {
         "wall"
     } else if types.iter().any(|t| t.contains("cpu")) {
         "process_cpu"
-    } else if types.iter().any(|t| t.contains("alloc_") || t.contains("inuse_")) {
+    } else if types
+        .iter()
+        .any(|t| t.contains("alloc_") || t.contains("inuse_"))
+    {
         "memory"
     } else {
         panic!("no rule for sample types {types:?}")
@@ -200,10 +211,12 @@ fn legacy_pprof_name(raw: &[u8]) -> &'static str {
 }
 
 /// A legacy `/ingest?format=pprof` upload: the app name is the service,
-/// verbatim; the profile name comes from the sample types.
+/// verbatim; the profile name comes from the sample types; `pyroscope_spy`
+/// and `__delta__="false"` are added.
 fn legacy_pprof(name: &str, spy: &str, body: &[u8]) -> Expected {
     let (app, mut labels) = legacy_name(name);
     labels.insert("pyroscope_spy".into(), spy.into());
+    labels.insert("__delta__".into(), "false".into());
     labels.insert("service_name".into(), app.clone());
     let mut expected = Expected {
         service: app,
@@ -233,6 +246,7 @@ pub fn rust_folded(logged: &Logged, body: &[u8]) -> Expected {
     let (service, suffix) = app.rsplit_once('.').expect("a type suffix");
     assert_eq!(suffix, "cpu");
     labels.insert("pyroscope_spy".into(), q("spyName"));
+    labels.insert("__delta__".into(), "false".into());
     labels.insert("service_name".into(), service.into());
     let rate: i64 = q("sampleRate").parse().unwrap();
     let mut expected = Expected {

@@ -65,11 +65,6 @@ impl Reply {
             .map(|v| v.to_str().unwrap())
             .unwrap_or_default()
     }
-
-    /// The `message` of a JSON `{code, message}` error body.
-    pub fn message(&self) -> String {
-        self.json()["message"].as_str().unwrap_or_default().to_string()
-    }
 }
 
 /// Sends over HTTP/1.1, or over h2c with prior knowledge; `Err` on a
@@ -78,7 +73,10 @@ pub async fn try_send(request: Request<TestBody>, http2: bool) -> Result<Reply, 
     let mut builder = Client::builder(TokioExecutor::new());
     builder.http2_only(http2);
     let client: Client<_, TestBody> = builder.build_http();
-    let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
+    let response = client
+        .request(request)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     let status = response.status();
     let headers = response.headers().clone();
     let collected = response
@@ -132,7 +130,11 @@ pub async fn try_get(url: &str) -> Option<Reply> {
 }
 
 /// A Connect unary push, binary protobuf, over HTTP/1.1 (what Alloy sends).
-pub async fn push_proto(server: &KilnServer, push: &PushRequest, headers: &[(&str, &str)]) -> Reply {
+pub async fn push_proto(
+    server: &KilnServer,
+    push: &PushRequest,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut all = vec![("content-type", "application/proto")];
     all.extend_from_slice(headers);
     post(&server.url(PUSH_PATH), &all, full(push.encode_to_vec())).await
@@ -151,12 +153,19 @@ pub fn assert_ok_empty(reply: &Reply) {
 #[track_caller]
 pub fn assert_error(reply: &Reply, status: u16, code: &str, parts: &[&str]) {
     assert_eq!(reply.status, status, "{reply:?}");
-    assert_eq!(reply.header("content-type"), "application/json", "{reply:?}");
+    assert_eq!(
+        reply.header("content-type"),
+        "application/json",
+        "{reply:?}"
+    );
     let json = reply.json();
     assert_eq!(json["code"], code, "{json}");
     let message = json["message"].as_str().unwrap_or_default();
     for part in parts {
-        assert!(message.contains(part), "{message:?} does not mention {part:?}");
+        assert!(
+            message.contains(part),
+            "{message:?} does not mention {part:?}"
+        );
     }
 }
 

@@ -30,7 +30,10 @@ pub struct StoredSeries {
 impl StoredSeries {
     /// A label's value, or `""` when absent.
     pub fn label(&self, name: &str) -> &str {
-        self.labels.get(name).map(String::as_str).unwrap_or_default()
+        self.labels
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_default()
     }
 
     pub fn profile_type(&self) -> &str {
@@ -46,8 +49,6 @@ impl StoredSeries {
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
     pub series: Vec<StoredSeries>,
-    /// Registered blocks per tenant.
-    pub blocks: BTreeMap<String, usize>,
 }
 
 impl Stored {
@@ -61,15 +62,14 @@ impl Stored {
             .await
             .expect("opening the metastore");
         let mut merged: BTreeMap<(String, Vec<(String, String)>), StoredSeries> = BTreeMap::new();
-        let mut blocks = BTreeMap::new();
         for tenant in metastore.tenants().await.expect("listing tenants") {
             let metas = metastore
                 .list_blocks(&tenant, i64::MIN, i64::MAX)
                 .await
                 .expect("listing blocks");
-            blocks.insert(tenant.clone(), metas.len());
             for meta in metas {
-                let reader = BlockReader::from_meta(Arc::clone(&store), meta).expect("block reader");
+                let reader =
+                    BlockReader::from_meta(Arc::clone(&store), meta).expect("block reader");
                 let index = reader.series().await.expect("reading series.parquet");
                 for (id, entry) in index.iter() {
                     let one: RoaringBitmap = [id].into_iter().collect();
@@ -109,12 +109,13 @@ impl Stored {
         }
         Stored {
             series: merged.into_values().collect(),
-            blocks,
         }
     }
 
-    pub fn tenants(&self) -> BTreeSet<&str> {
-        self.series.iter().map(|s| s.tenant.as_str()).collect()
+    /// Tenants with at least one series, sorted.
+    pub fn tenants(&self) -> Vec<String> {
+        let set: BTreeSet<&str> = self.series.iter().map(|s| s.tenant.as_str()).collect();
+        set.into_iter().map(String::from).collect()
     }
 
     /// The series of `tenant` and `service_name`.

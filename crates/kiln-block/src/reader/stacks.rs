@@ -115,6 +115,13 @@ impl StackResolver {
         Ok(self.parent[self.check(stack_id)?])
     }
 
+    /// The frame id of `stack_id`'s leaf (`None` for the root): with
+    /// [`Self::parent`] this walks the trie node by node, as merging does.
+    pub fn frame_id(&self, stack_id: u32) -> Result<Option<u32>, BlockError> {
+        let i = self.check(stack_id)?;
+        Ok((i > 0).then(|| self.frame[i]))
+    }
+
     /// The leaf frame of `stack_id` (`None` for the root).
     pub fn leaf(&self, stack_id: u32) -> Result<Option<&Frame>, BlockError> {
         let i = self.check(stack_id)?;

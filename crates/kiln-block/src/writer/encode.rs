@@ -2,7 +2,10 @@
 //! properties that make pruning work (page index, sorting metadata, small pages).
 
 use super::WriterConfig;
-use super::tables::Tables;
+use super::rollup::rollup_rows;
+use super::tables::{SampleRow, SeriesRow, Tables};
+use crate::ProfileRecord;
+use crate::rollup::RollupBucket;
 use crate::paths::files;
 use crate::schema::{self, cols};
 use crate::{BlockError, FORMAT_VERSION};
@@ -13,11 +16,13 @@ use arrow::array::{
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, SchemaRef};
 use bytes::Bytes;
+use kiln_model::Frame;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder};
 use parquet::schema::types::ColumnPath;
+use std::borrow::Borrow;
 use std::sync::Arc;
 
 /// One encoded Parquet file of a block.
@@ -31,18 +36,30 @@ pub struct EncodedFile {
     pub footer_bytes: u64,
 }
 
-/// Encodes the five Parquet files, in the order of [`crate::paths::files`].
+/// Encodes the five Parquet files, in the order of [`crate::paths::files`],
+/// then the rollup tables of `rollups` (finest first).
 pub(crate) fn encode_files(
     t: &Tables<'_>,
     config: &WriterConfig,
+    rollups: &[RollupBucket],
 ) -> Result<Vec<EncodedFile>, BlockError> {
-    Ok(vec![
-        encode(files::SAMPLES, &samples_batch(t)?, samples_props(config))?,
+    let s = &t.symbols;
+    let mut out = vec![
+        encode(files::SAMPLES, &samples_batch(&t.samples)?, samples_props(config))?,
         encode(files::PROFILES, &profiles_batch(t)?, profiles_props(config))?,
-        encode(files::SERIES, &series_batch(t)?, series_props(config))?,
-        encode(files::STACKS, &stacks_batch(t)?, stacks_props(config))?,
-        encode(files::FRAMES, &frames_batch(t)?, frames_props(config))?,
-    ])
+        encode(files::SERIES, &series_batch(&t.series)?, series_props(config))?,
+        encode(
+            files::STACKS,
+            &stacks_batch(&s.stack_parent, &s.stack_frame)?,
+            stacks_props(config),
+        )?,
+        encode(files::FRAMES, &frames_batch(&s.frames)?, frames_props(config))?,
+    ];
+    for &bucket in rollups {
+        let rows = rollup_rows(bucket, &t.samples);
+        out.push(encode(bucket.file(), &samples_batch(&rows)?, samples_props(config))?);
+    }
+    Ok(out)
 }
 
 fn batch(schema: SchemaRef, columns: Vec<ArrayRef>) -> Result<RecordBatch, BlockError> {
@@ -62,8 +79,8 @@ fn strs<'a>(it: impl Iterator<Item = &'a str>) -> ArrayRef {
     Arc::new(StringArray::from(it.collect::<Vec<&str>>()))
 }
 
-fn samples_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
-    let s = &t.samples;
+/// `samples.parquet` (or a rollup table) rows as a batch.
+pub(crate) fn samples_batch(s: &[SampleRow]) -> Result<RecordBatch, BlockError> {
     batch(
         schema::samples(),
         vec![
@@ -92,8 +109,23 @@ fn profiles_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
     )
 }
 
-fn series_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
-    let s = &t.series;
+/// `profiles.parquet` rows (as read back from a block) as a batch.
+pub(crate) fn profile_records_batch(p: &[ProfileRecord]) -> Result<RecordBatch, BlockError> {
+    batch(
+        schema::profiles(),
+        vec![
+            u32s(p.iter().map(|r| r.series_id)),
+            i64s(p.iter().map(|r| r.time_ns)),
+            i64s(p.iter().map(|r| r.duration_ns)),
+            i64s(p.iter().map(|r| r.period)),
+            i64s(p.iter().map(|r| r.total)),
+            u32s(p.iter().map(|r| r.sample_count)),
+            strs(p.iter().map(|r| r.profile_id.as_str())),
+        ],
+    )
+}
+
+pub(crate) fn series_batch(s: &[SeriesRow<'_>]) -> Result<RecordBatch, BlockError> {
     let all = || s.iter().flat_map(|r| r.labels.iter());
     let pairs = StructArray::try_new(
         schema::label_struct_fields(),
@@ -122,35 +154,34 @@ fn series_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
     )
 }
 
-fn stacks_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
-    let s = &t.symbols;
+pub(crate) fn stacks_batch(parent: &[u32], frame: &[u32]) -> Result<RecordBatch, BlockError> {
     batch(
         schema::stacks(),
         vec![
-            u32s(1..=s.stack_parent.len() as u32),
-            u32s(s.stack_parent.iter().copied()),
-            u32s(s.stack_frame.iter().copied()),
+            u32s(1..=parent.len() as u32),
+            u32s(parent.iter().copied()),
+            u32s(frame.iter().copied()),
         ],
     )
 }
 
-fn frames_batch(t: &Tables<'_>) -> Result<RecordBatch, BlockError> {
-    let f = &t.symbols.frames;
+pub(crate) fn frames_batch<F: Borrow<Frame>>(f: &[F]) -> Result<RecordBatch, BlockError> {
+    let f = || f.iter().map(Borrow::borrow);
     batch(
         schema::frames(),
         vec![
-            u32s(0..f.len() as u32),
-            strs(f.iter().map(|f| f.function.as_str())),
-            strs(f.iter().map(|f| f.system_name.as_str())),
-            strs(f.iter().map(|f| f.file.as_str())),
-            i64s(f.iter().map(|f| f.line)),
-            strs(f.iter().map(|f| f.binary.as_str())),
+            u32s(0..f().count() as u32),
+            strs(f().map(|f: &Frame| f.function.as_str())),
+            strs(f().map(|f: &Frame| f.system_name.as_str())),
+            strs(f().map(|f: &Frame| f.file.as_str())),
+            i64s(f().map(|f: &Frame| f.line)),
+            strs(f().map(|f: &Frame| f.binary.as_str())),
         ],
     )
 }
 
 /// Properties shared by every file: zstd, page statistics, a format marker.
-fn base_props(config: &WriterConfig) -> WriterPropertiesBuilder {
+pub(crate) fn base_props(config: &WriterConfig) -> WriterPropertiesBuilder {
     let level = ZstdLevel::try_new(config.zstd_level).unwrap_or_default();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -192,7 +223,7 @@ fn delta(b: WriterPropertiesBuilder, column: &str) -> WriterPropertiesBuilder {
         .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
 }
 
-fn samples_props(config: &WriterConfig) -> WriterProperties {
+pub(crate) fn samples_props(config: &WriterConfig) -> WriterProperties {
     // series_id: dictionary + RLE (long runs); time_ns and stack_id: delta;
     // value and span_id: dictionary with plain fallback.
     let b = scanned_props(config).set_sorting_columns(sorted_by(&[0, 1, 2, 4]));
@@ -200,29 +231,29 @@ fn samples_props(config: &WriterConfig) -> WriterProperties {
     delta(b, cols::STACK_ID).build()
 }
 
-fn profiles_props(config: &WriterConfig) -> WriterProperties {
+pub(crate) fn profiles_props(config: &WriterConfig) -> WriterProperties {
     let b = scanned_props(config).set_sorting_columns(sorted_by(&[0, 1, 6]));
     delta(b, cols::TIME_NS).build()
 }
 
-fn series_props(config: &WriterConfig) -> WriterProperties {
+pub(crate) fn series_props(config: &WriterConfig) -> WriterProperties {
     base_props(config)
         .set_sorting_columns(sorted_by(&[0]))
         .build()
 }
 
-fn stacks_props(config: &WriterConfig) -> WriterProperties {
+pub(crate) fn stacks_props(config: &WriterConfig) -> WriterProperties {
     let b = base_props(config).set_sorting_columns(sorted_by(&[0]));
     let b = delta(b, cols::STACK_ID);
     delta(b, cols::PARENT_ID).build()
 }
 
-fn frames_props(config: &WriterConfig) -> WriterProperties {
+pub(crate) fn frames_props(config: &WriterConfig) -> WriterProperties {
     let b = base_props(config).set_sorting_columns(sorted_by(&[0]));
     delta(b, cols::FRAME_ID).build()
 }
 
-fn encode(
+pub(crate) fn encode(
     name: &'static str,
     batch: &RecordBatch,
     props: WriterProperties,
@@ -241,7 +272,7 @@ fn encode(
 }
 
 /// Length of the file's tail that holds the page index (if any) and the footer.
-fn footer_bytes(buf: &[u8], metadata: &ParquetMetaData) -> u64 {
+pub(crate) fn footer_bytes(buf: &[u8], metadata: &ParquetMetaData) -> u64 {
     let len = buf.len() as u64;
     let Some(tail) = buf.len().checked_sub(8).map(|at| &buf[at..at + 4]) else {
         return 0;

@@ -8,9 +8,10 @@ use kiln_model::{Labels, NormalizedProfile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-/// One row of `samples.parquet`. Field order is the sort order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SampleRow {
+/// One row of `samples.parquet` (or of a rollup table). Field order is the
+/// sort order: (series_id, time_ns, stack_id, span_id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SampleRow {
     pub series_id: u32,
     pub time_ns: i64,
     pub stack_id: u32,
@@ -110,29 +111,38 @@ impl<'a> Tables<'a> {
 
     /// The series summary of `meta.json`.
     pub fn summary(&self) -> SeriesSummary {
-        let mut services = BTreeSet::new();
-        let mut profile_types = BTreeSet::new();
-        let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-        for s in &self.series {
-            if !s.service_name.is_empty() {
-                services.insert(s.service_name);
-            }
-            profile_types.insert(s.profile_type.as_str());
-            for l in s.labels {
-                values.entry(&l.name).or_default().insert(&l.value);
-            }
+        summarize(
+            &self.series,
+            self.profiles.len() as u64,
+            self.samples.len() as u64,
+        )
+    }
+}
+
+/// The series summary of `meta.json` for a block with these series and row counts.
+pub(crate) fn summarize(series: &[SeriesRow<'_>], profiles: u64, samples: u64) -> SeriesSummary {
+    let mut services = BTreeSet::new();
+    let mut profile_types = BTreeSet::new();
+    let mut values: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for s in series {
+        if !s.service_name.is_empty() {
+            services.insert(s.service_name);
         }
-        SeriesSummary {
-            series: self.series.len() as u64,
-            profiles: self.profiles.len() as u64,
-            samples: self.samples.len() as u64,
-            services: services.into_iter().map(str::to_owned).collect(),
-            profile_types: profile_types.into_iter().map(str::to_owned).collect(),
-            label_names: values
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.len() as u64))
-                .collect(),
+        profile_types.insert(s.profile_type.as_str());
+        for l in s.labels {
+            values.entry(&l.name).or_default().insert(&l.value);
         }
+    }
+    SeriesSummary {
+        series: series.len() as u64,
+        profiles,
+        samples,
+        services: services.into_iter().map(str::to_owned).collect(),
+        profile_types: profile_types.into_iter().map(str::to_owned).collect(),
+        label_names: values
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.len() as u64))
+            .collect(),
     }
 }
 

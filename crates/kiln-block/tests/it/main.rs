@@ -4,4 +4,6 @@
 mod common;
 mod files;
 mod pushdown;
+mod rollup;
 mod roundtrip;
+mod stream;

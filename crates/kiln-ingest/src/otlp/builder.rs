@@ -26,7 +26,12 @@ fn at<'a, T>(table: &'a [T], index: i32, what: &str) -> Result<&'a T, String> {
     usize::try_from(index)
         .ok()
         .and_then(|i| table.get(i))
-        .ok_or_else(|| format!("{what} index {index} out of range ({} entries)", table.len()))
+        .ok_or_else(|| {
+            format!(
+                "{what} index {index} out of range ({} entries)",
+                table.len()
+            )
+        })
 }
 
 /// The sample's own `service.name` attribute, if it has one.

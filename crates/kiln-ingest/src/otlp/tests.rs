@@ -209,9 +209,12 @@ fn cpu_profile(dict: &mut Dict, samples: Vec<Sample>) -> Profile {
 #[test]
 fn cpu_samples_become_process_cpu_nanoseconds() {
     let mut dict = Dict::new();
-    let foo = dict.stack(&["foo", "main"]);
-    let bar = dict.stack(&["bar", "main"]);
-    let profile = cpu_profile(&mut dict, vec![sample(foo, &[2]), sample(bar, &[1, 1]), sample(foo, &[3])]);
+    let foo_stack = dict.stack(&["foo", "main"]);
+    let bar_stack = dict.stack(&["bar", "main"]);
+    let profile = cpu_profile(
+        &mut dict,
+        vec![sample(foo_stack, &[2]), sample(bar_stack, &[1, 1]), sample(foo_stack, &[3])],
+    );
     let req = request(
         dict,
         vec![kv("service.name", "checkout"), kv("host.name", "h1")],
@@ -221,7 +224,10 @@ fn cpu_samples_become_process_cpu_nanoseconds() {
     let out = convert(&req);
     assert_eq!(out.len(), 1);
     let p = &out[0];
-    assert_eq!(p.profile_type.id(), "process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+    assert_eq!(
+        p.profile_type.id(),
+        "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+    );
     assert_eq!(
         stacks(p),
         vec![
@@ -241,7 +247,10 @@ fn cpu_samples_become_process_cpu_nanoseconds() {
             ("__otel__", "true"),
             ("__period_type__", "cpu"),
             ("__period_unit__", "nanoseconds"),
-            ("__profile_type__", "process_cpu:cpu:nanoseconds:cpu:nanoseconds"),
+            (
+                "__profile_type__",
+                "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+            ),
             ("__service_name__", "checkout"),
             ("__type__", "cpu"),
             ("__unit__", "nanoseconds"),
@@ -292,7 +301,12 @@ fn off_cpu_sums_event_values_and_keeps_its_type() {
         time_unix_nano: T0,
         ..Default::default()
     };
-    let out = convert(&request(dict, vec![kv("service.name", "svc")], vec![], vec![profile]));
+    let out = convert(&request(
+        dict,
+        vec![kv("service.name", "svc")],
+        vec![],
+        vec![profile],
+    ));
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].profile_type.id(), "off_cpu:off_cpu:nanoseconds::");
     assert_eq!(stacks(&out[0]), vec![("main;wait".to_string(), 353)]);
@@ -337,7 +351,12 @@ fn samples_with_their_own_service_become_separate_profiles() {
             sample(s, &[4]),
         ],
     );
-    let out = convert(&request(dict, vec![kv("service.name", "host-svc")], vec![], vec![profile]));
+    let out = convert(&request(
+        dict,
+        vec![kv("service.name", "host-svc")],
+        vec![],
+        vec![profile],
+    ));
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].service_name(), "svc-a");
     assert_eq!(out[0].labels.get("thread_name"), Some("worker-1"));
@@ -414,7 +433,10 @@ fn bad_input_is_a_clear_error() {
     let s = dict.stack(&["main"]);
     dict.d.location_table[1].lines[0].function_index = -3;
     let profile = cpu_profile(&mut dict, vec![sample(s, &[1])]);
-    assert!(err(&request(dict, vec![], vec![], vec![profile])).contains("function index -3 out of range"));
+    assert!(
+        err(&request(dict, vec![], vec![], vec![profile]))
+            .contains("function index -3 out of range")
+    );
 
     let mut dict = Dict::new();
     let s = dict.stack(&["main"]);
@@ -427,14 +449,22 @@ fn bad_input_is_a_clear_error() {
     let mut dict = Dict::new();
     let s = dict.stack(&["main"]);
     let profile = cpu_profile(&mut dict, vec![sample(s, &[])]);
-    assert!(err(&request(dict, vec![], vec![], vec![profile])).contains("neither values nor timestamps"));
+    assert!(
+        err(&request(dict, vec![], vec![], vec![profile]))
+            .contains("neither values nor timestamps")
+    );
 
     let mut dict = Dict::new();
     let s = dict.stack(&["main"]);
     let profile = cpu_profile(&mut dict, vec![sample(s, &[1])]);
     assert!(
-        err(&request(dict, vec![kv("bad-name", "v")], vec![], vec![profile]))
-            .contains("invalid label name \"bad-name\"")
+        err(&request(
+            dict,
+            vec![kv("bad-name", "v")],
+            vec![],
+            vec![profile]
+        ))
+        .contains("invalid label name \"bad-name\"")
     );
 
     let mut dict = Dict::new();

@@ -141,7 +141,8 @@ pub(crate) fn finish_series(
     let name = labels.get(METRIC_NAME).unwrap_or_default();
     if name.is_empty() {
         return Err(ModelError::InvalidLabels(format!(
-            "invalid metric name {name:?}"
+            "invalid metric name {name:?}: the __name__ label (the profile name, \
+             e.g. process_cpu or memory) is missing or empty"
         )));
     }
     if exceeds(limits.max_label_names, labels.len()) {

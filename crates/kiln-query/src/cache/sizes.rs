@@ -26,7 +26,9 @@ pub(crate) fn series_size(index: &Arc<SeriesIndex>) -> usize {
     for name in index.label_names() {
         bytes += string(name) + 48;
         for value in index.label_values(name) {
-            let postings = index.postings(name, value).map_or(0, |b| b.serialized_size());
+            let postings = index
+                .postings(name, value)
+                .map_or(0, |b| b.serialized_size());
             bytes += string(value) + 48 + postings;
         }
     }

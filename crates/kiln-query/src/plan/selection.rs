@@ -39,9 +39,9 @@ pub(crate) fn select_series(index: &SeriesIndex, selector: &Selector) -> Roaring
                 .cloned()
                 .unwrap_or_default(),
             MatchOp::RegexMatch if !m.matches("") => index
-                    .label_values(m.name())
-                    .filter(|v| m.matches(v))
-                    .filter_map(|v| index.postings(m.name(), v))
+                .label_values(m.name())
+                .filter(|v| m.matches(v))
+                .filter_map(|v| index.postings(m.name(), v))
                 .fold(RoaringBitmap::new(), |acc, b| acc | b),
             _ => {
                 residual = true;

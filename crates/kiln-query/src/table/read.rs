@@ -5,7 +5,7 @@ use arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
     UInt32Array, UInt64Array,
 };
-use arrow::compute::filter_record_batch;
+use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
 use datafusion::common::{DataFusionError, Result};
 use futures::stream::BoxStream;
@@ -80,33 +80,39 @@ fn samples_batch(
         column::<UInt32Array>(batch, cols::STACK_ID)?,
         column::<UInt64Array>(batch, cols::SPAN_ID)?,
     );
-    let batch = match mask {
-        Some(mask) => filter_record_batch(batch, &mask)?,
-        None => batch.clone(),
+    // Only the projected columns are filtered and materialised; the block
+    // column (index 0) is the one the file does not have.
+    let rows = mask
+        .as_ref()
+        .map_or(batch.num_rows(), BooleanArray::true_count);
+    let full = TableKind::Samples.schema();
+    let column_at = |i: usize| -> Result<ArrayRef> {
+        if i == 0 {
+            return Ok(Arc::new(UInt32Array::from_value(scan.index, rows)));
+        }
+        let name = full.field(i).name();
+        let c = batch.column_by_name(name).ok_or_else(|| {
+            DataFusionError::Internal(format!("samples batch lacks column {name}"))
+        })?;
+        Ok(match &mask {
+            Some(m) => filter(c.as_ref(), m)?,
+            None => c.clone(),
+        })
     };
-    let rows = batch.num_rows();
-    let col = |name: &str| -> Result<ArrayRef> {
-        batch
-            .column_by_name(name)
-            .cloned()
-            .ok_or_else(|| DataFusionError::Internal(format!("samples batch lacks column {name}")))
+    let indices: Vec<usize> = match projection {
+        Some(p) => p.to_vec(),
+        None => (0..full.fields().len()).collect(),
     };
-    // Only the projected columns are materialised (the block column is new).
-    let wanted = |i: usize| projection.is_none_or(|p| p.contains(&i));
-    let block: ArrayRef = if wanted(0) {
-        Arc::new(UInt32Array::from_value(scan.index, rows))
-    } else {
-        Arc::new(UInt32Array::from(Vec::<u32>::new()))
-    };
-    let all = vec![
-        block,
-        col(cols::SERIES_ID)?,
-        col(cols::TIME_NS)?,
-        col(cols::STACK_ID)?,
-        col(cols::VALUE)?,
-        col(cols::SPAN_ID)?,
-    ];
-    project(all, schema, projection, rows)
+    let columns = indices
+        .into_iter()
+        .map(column_at)
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }
 
 async fn open_profiles(
@@ -128,12 +134,22 @@ async fn open_profiles(
         .map(|chunk| {
             let all: Vec<ArrayRef> = vec![
                 Arc::new(UInt32Array::from_value(index, chunk.len())),
-                Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|r| r.series_id))),
-                Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.time_ns))),
-                Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.duration_ns))),
+                Arc::new(UInt32Array::from_iter_values(
+                    chunk.iter().map(|r| r.series_id),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    chunk.iter().map(|r| r.time_ns),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    chunk.iter().map(|r| r.duration_ns),
+                )),
                 Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.total))),
-                Arc::new(UInt32Array::from_iter_values(chunk.iter().map(|r| r.sample_count))),
-                Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| &r.profile_id))),
+                Arc::new(UInt32Array::from_iter_values(
+                    chunk.iter().map(|r| r.sample_count),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    chunk.iter().map(|r| &r.profile_id),
+                )),
             ];
             project(all, &schema, projection.as_deref(), chunk.len())
         })
@@ -169,8 +185,7 @@ fn filter_mask(
     stacks: &UInt32Array,
     spans: &UInt64Array,
 ) -> Option<BooleanArray> {
-    if scan.stack_filter.is_none() && scan.profile_filter.is_none() && scan.span_filter.is_none()
-    {
+    if scan.stack_filter.is_none() && scan.profile_filter.is_none() && scan.span_filter.is_none() {
         return None;
     }
     let mask = (0..series.len())

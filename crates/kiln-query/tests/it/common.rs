@@ -63,12 +63,25 @@ impl Env {
             data_page_rows: 8,
             ..WriterConfig::default()
         };
+        self.write_with(tenant, profiles, config).await
+    }
+
+    /// Like [`Env::write`] with the given layout.
+    pub async fn write_with(
+        &self,
+        tenant: &str,
+        profiles: &[NormalizedProfile],
+        config: WriterConfig,
+    ) -> BlockMeta {
         let block = BlockEncoder::new(tenant, 0)
             .with_config(config)
             .encode(profiles)
             .expect("encode");
         block.upload(self.store.as_ref()).await.expect("upload");
-        self.meta.register(block.meta.clone()).await.expect("register");
+        self.meta
+            .register(block.meta.clone())
+            .await
+            .expect("register");
         block.meta
     }
 
@@ -134,13 +147,15 @@ pub fn profile_with_spans(
     for &(folded, value, span_id) in stacks {
         let stack = folded
             .split(';')
-            .map(|name| match frames.iter().position(|f| f.function == name) {
-                Some(i) => i as u32,
-                None => {
-                    frames.push(Frame::named(name));
-                    (frames.len() - 1) as u32
-                }
-            })
+            .map(
+                |name| match frames.iter().position(|f| f.function == name) {
+                    Some(i) => i as u32,
+                    None => {
+                        frames.push(Frame::named(name));
+                        (frames.len() - 1) as u32
+                    }
+                },
+            )
             .collect();
         samples.push(Sample {
             stack,
@@ -184,7 +199,13 @@ pub fn tree_of<'a>(
 }
 
 /// A flame-graph query of `tenant` for `pt`, `selector`, `[start_ms, end_ms]`.
-pub fn query(tenant: &str, pt: &ProfileType, selector: &str, start_ms: i64, end_ms: i64) -> ProfileQuery {
+pub fn query(
+    tenant: &str,
+    pt: &ProfileType,
+    selector: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> ProfileQuery {
     ProfileQuery {
         tenant: tenant.into(),
         profile_type: pt.clone(),
@@ -257,14 +278,20 @@ pub fn dataset() -> Vec<NormalizedProfile> {
             &cpu(),
             &[("env", "prod"), ("pod", "db-1"), ("region", "eu")],
             t + 5 * SEC,
-            &[("main;query.Exec;disk.Read", 20 + v), ("main;runtime.gc", 2)],
+            &[
+                ("main;query.Exec;disk.Read", 20 + v),
+                ("main;runtime.gc", 2),
+            ],
         ));
         out.push(profile(
             "api",
             &alloc(),
             &[("env", "prod"), ("pod", "api-1")],
             t,
-            &[("main;serve;handle;json.Encode", 1024 * v), ("main;bufio.New", 4096)],
+            &[
+                ("main;serve;handle;json.Encode", 1024 * v),
+                ("main;bufio.New", 4096),
+            ],
         ));
     }
     out

@@ -33,8 +33,14 @@ async fn merges_all_blocks_exactly_on_memory_and_local_stores() {
 #[tokio::test]
 async fn hand_computed_tree() {
     let env = Env::memory();
-    let data = vec![
-        profile("s", &cpu(), &[], T0 * MS, &[("a;b", 3), ("a;c", 4), ("a", 1)]),
+    let data = [
+        profile(
+            "s",
+            &cpu(),
+            &[],
+            T0 * MS,
+            &[("a;b", 3), ("a;c", 4), ("a", 1)],
+        ),
         profile("s", &cpu(), &[], T0 * MS + SEC, &[("a;b", 10), ("d", 5)]),
     ];
     env.write("t", &data[..1]).await;
@@ -114,10 +120,10 @@ async fn time_range_edges_are_inclusive_in_milliseconds() {
     let env = Env::memory();
     let at = |ns: i64, v: i64| profile("s", &cpu(), &[], ns, &[("f", v)]);
     let data = vec![
-        at(T0 * MS - 1, 1),             // 1 ns before start: out
-        at(T0 * MS, 10),                // exactly start: in
+        at(T0 * MS - 1, 1),               // 1 ns before start: out
+        at(T0 * MS, 10),                  // exactly start: in
         at((T0 + 5) * MS + 999_999, 100), // last ns of the end ms: in
-        at((T0 + 6) * MS, 1000),        // first ns after: out
+        at((T0 + 6) * MS, 1000),          // first ns after: out
     ];
     for p in &data {
         env.write("t", std::slice::from_ref(p)).await;
@@ -137,7 +143,10 @@ async fn time_range_edges_are_inclusive_in_milliseconds() {
         .merge_tree(&query("t", &cpu(), "{}", T0 + 1, T0))
         .await
         .unwrap_err();
-    assert!(matches!(err, kiln_query::QueryError::InvalidArgument(_)), "{err}");
+    assert!(
+        matches!(err, kiln_query::QueryError::InvalidArgument(_)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -184,8 +193,20 @@ async fn profile_id_and_span_filters() {
     let env = Env::memory();
     let data = vec![
         profile_with_spans("s", &cpu(), &[], T0 * MS, &[("a;b", 1, 7), ("a;c", 2, 0)]),
-        profile_with_spans("s", &cpu(), &[], T0 * MS + SEC, &[("a;b", 4, 7), ("a;d", 8, 9)]),
-        profile_with_spans("s", &cpu(), &[("pod", "x")], T0 * MS + SEC, &[("a;e", 16, 9)]),
+        profile_with_spans(
+            "s",
+            &cpu(),
+            &[],
+            T0 * MS + SEC,
+            &[("a;b", 4, 7), ("a;d", 8, 9)],
+        ),
+        profile_with_spans(
+            "s",
+            &cpu(),
+            &[("pod", "x")],
+            T0 * MS + SEC,
+            &[("a;e", 16, 9)],
+        ),
     ];
     env.write_split("t", &data, 2).await;
 

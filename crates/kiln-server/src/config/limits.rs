@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::RetentionOverride;
+
 /// Limits applied to one tenant. The `[limits]` section gives the defaults
 /// for every tenant; `[overrides.<tenant>]` replaces any subset of keys for
 /// one tenant (see [`crate::KilnConfig::limits_for`]).
@@ -64,6 +66,10 @@ pub struct Limits {
     /// by default, as in Pyroscope: pprof exports are then whole unless the
     /// request sets a positive `max_nodes`.
     pub max_flamegraph_nodes_on_select_merge_profile: bool,
+    /// How long the tenant's data is kept: `"inherit"` uses
+    /// `[retention] period`; a duration overrides it (`"0s"` = forever).
+    /// Meant for `[overrides.<tenant>]`.
+    pub retention_period: RetentionOverride,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -99,6 +105,7 @@ impl Default for Limits {
             max_flamegraph_nodes_default: 8192,
             max_flamegraph_nodes_max: 1_048_576,
             max_flamegraph_nodes_on_select_merge_profile: false,
+            retention_period: RetentionOverride::Inherit,
         }
     }
 }

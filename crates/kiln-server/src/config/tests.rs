@@ -279,3 +279,58 @@ fn bad_overrides_are_rejected() {
         "{err}"
     );
 }
+
+#[test]
+fn compactor_section_and_per_tenant_retention() {
+    let c = KilnConfig::from_toml_str(
+        r#"
+        [retention]
+        period = "7d"
+        [compactor]
+        level_windows = ["5m", "1h"]
+        deletion_grace = "1m"
+        [overrides.keep]
+        retention_period = "0s"
+        [overrides.short]
+        retention_period = "1d"
+        [overrides.other]
+        max_series_per_tenant = 1
+        "#,
+    )
+    .unwrap();
+    let day = Duration::from_secs(24 * 3600);
+    assert_eq!(c.retention_for("anyone"), 7 * day);
+    assert_eq!(c.retention_for("other"), 7 * day, "inherit by default");
+    assert_eq!(c.retention_for("keep"), Duration::ZERO);
+    assert_eq!(c.retention_for("short"), day);
+    assert_eq!(
+        c.compactor.level_windows,
+        LevelWindows(vec![Duration::from_secs(300), Duration::from_secs(3600)])
+    );
+    assert_eq!(c.compactor.deletion_grace, Duration::from_secs(60));
+    assert_eq!(KilnConfig::default().compactor.level_windows.to_string(), "10m,2h,1day");
+
+    // Environment variables reach both, as strings.
+    let c = KilnConfig::from_sources(ConfigSources {
+        env: env(&[
+            ("KILN_COMPACTOR__LEVEL_WINDOWS", "1m,10m"),
+            ("KILN_OVERRIDES__t__RETENTION_PERIOD", "2h"),
+        ]),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.compactor.level_windows.0.len(), 2);
+    assert_eq!(c.retention_for("t"), Duration::from_secs(7200));
+
+    // Windows must nest; durations must parse.
+    for bad in [
+        "[compactor]\nlevel_windows = \"10m,15m\"\n",
+        "[compactor]\nlevel_windows = \"10m,5m\"\n",
+        "[compactor]\ninterval = \"0s\"\n",
+        "[compactor]\nlevel_windows = \"soon\"\n",
+        "[overrides.t]\nretention_period = \"later\"\n",
+    ] {
+        let err = KilnConfig::from_toml_str(bad).unwrap_err().to_string();
+        assert!(err.contains("compactor.") || err.contains("retention_period"), "{err}");
+    }
+}

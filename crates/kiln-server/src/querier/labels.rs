@@ -94,15 +94,12 @@ impl Querier {
         allow_utf8: bool,
         request: LabelNamesRequest,
     ) -> Result<LabelNamesResponse, ApiError> {
-        let Some(query) = self.labels_query(tenant, &request.matchers, request.start, request.end)?
+        let Some(query) =
+            self.labels_query(tenant, &request.matchers, request.start, request.end)?
         else {
             return Ok(LabelNamesResponse::default());
         };
-        let mut names = self
-            .engine
-            .label_names(&query)
-            .await
-            .map_err(query_error)?;
+        let mut names = self.engine.label_names(&query).await.map_err(query_error)?;
         if !allow_utf8 {
             names.retain(|n| validate::is_label_name(n));
         }
@@ -139,7 +136,8 @@ impl Querier {
         tenant: &str,
         request: SeriesRequest,
     ) -> Result<SeriesResponse, ApiError> {
-        let Some(query) = self.labels_query(tenant, &request.matchers, request.start, request.end)?
+        let Some(query) =
+            self.labels_query(tenant, &request.matchers, request.start, request.end)?
         else {
             return Ok(SeriesResponse::default());
         };

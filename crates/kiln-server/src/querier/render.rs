@@ -119,7 +119,8 @@ async fn respond<T: Serialize + Send + 'static>(
     let (status, body) = match encoded {
         Ok(body) => (StatusCode::OK, body),
         Err(err) => {
-            let body = serde_json::json!({ "code": err.code().as_str(), "message": err.to_string() });
+            let body =
+                serde_json::json!({ "code": err.code().as_str(), "message": err.to_string() });
             (err.http_status(), body.to_string().into_bytes())
         }
     };
@@ -202,7 +203,11 @@ async fn render(
                 "format=dot is not supported by Kiln: use format=json",
             ));
         }
-        other => return Err(invalid(format!("unknown format {other:?}: want json or dot"))),
+        other => {
+            return Err(invalid(format!(
+                "unknown format {other:?}: want json or dot"
+            )));
+        }
     }
     let aggregation = match params.get("aggregation").unwrap_or("sum") {
         "sum" => TimeSeriesAggregationType::Sum,

@@ -20,8 +20,8 @@ use kiln_proto::google::v1::Profile;
 use kiln_proto::querier::v1::{
     DiffRequest, DiffResponse, PprofProfile, ProfileFormat, SelectHeatmapRequest,
     SelectHeatmapResponse, SelectMergeProfileRequest, SelectMergeSpanProfileRequest,
-    SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest,
-    SelectMergeStacktracesResponse, SelectSeriesRequest, SelectSeriesResponse,
+    SelectMergeSpanProfileResponse, SelectMergeStacktracesRequest, SelectMergeStacktracesResponse,
+    SelectSeriesRequest, SelectSeriesResponse,
 };
 use kiln_proto::types::v1::{ExemplarType, StackTraceSelector};
 use kiln_query::{LabelsQuery, ProfileQuery, SeriesQuery};
@@ -334,7 +334,10 @@ impl Querier {
             .select_series(&query)
             .await
             .map_err(query_error)?;
-        if matches!(exemplar_type, ExemplarType::Unspecified | ExemplarType::None) {
+        if matches!(
+            exemplar_type,
+            ExemplarType::Unspecified | ExemplarType::None
+        ) {
             for point in series.iter_mut().flat_map(|s| s.points.iter_mut()) {
                 point.exemplars.clear();
             }
@@ -363,11 +366,7 @@ impl Querier {
             start_ms: profiles.start_ms,
             end_ms: profiles.end_ms,
         };
-        let present = self
-            .engine
-            .label_names(&query)
-            .await
-            .map_err(query_error)?;
+        let present = self.engine.label_names(&query).await.map_err(query_error)?;
         if present.is_empty() {
             return Ok(());
         }

@@ -16,9 +16,7 @@ use async_trait::async_trait;
 use kiln_model::tree::Tree;
 use kiln_model::{Label, Labels, ProfileType};
 use kiln_proto::types::v1::{LabelPair, Point, Series};
-use kiln_query::{
-    LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, QueryError, SeriesQuery,
-};
+use kiln_query::{LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, QueryError, SeriesQuery};
 
 pub const CPU: &str = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
 pub const INUSE: &str = "memory:inuse_space:bytes:space:bytes";
@@ -83,7 +81,11 @@ impl FakeEngine {
     }
 
     fn all_series(&self) -> Vec<Labels> {
-        vec![series_labels("a", CPU), series_labels("b", CPU), series_labels("a", INUSE)]
+        vec![
+            series_labels("a", CPU),
+            series_labels("b", CPU),
+            series_labels("a", INUSE),
+        ]
     }
 
     fn matching(&self, query: &LabelsQuery) -> Vec<Labels> {
@@ -164,7 +166,10 @@ impl QueryEngine for FakeEngine {
         if !self.owns(tenant) {
             return Ok(Vec::new());
         }
-        Ok(vec![ProfileType::parse(INUSE).unwrap(), ProfileType::parse(CPU).unwrap()])
+        Ok(vec![
+            ProfileType::parse(INUSE).unwrap(),
+            ProfileType::parse(CPU).unwrap(),
+        ])
     }
 
     async fn label_names(&self, query: &LabelsQuery) -> Result<Vec<String>, QueryError> {

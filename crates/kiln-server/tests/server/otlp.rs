@@ -43,24 +43,41 @@ async fn otlp_http_protobuf_json_and_gzip() {
     let server = TestServer::start().await;
     let url = server.url(OTLP_HTTP_PATH);
     for content_type in ["application/x-protobuf", "application/protobuf"] {
-        let reply = post(&url, &[("content-type", content_type)], full(export().encode_to_vec())).await;
+        let reply = post(
+            &url,
+            &[("content-type", content_type)],
+            full(export().encode_to_vec()),
+        )
+        .await;
         assert_eq!(reply.status, 200, "{content_type}: {:?}", reply.body);
         assert_eq!(reply.header("content-type"), "application/x-protobuf");
         ExportProfilesServiceResponse::decode(reply.body.clone()).unwrap();
     }
     let json = serde_json::to_vec(&export()).unwrap();
-    let reply = post(&url, &[("content-type", "application/json")], full(json.clone())).await;
+    let reply = post(
+        &url,
+        &[("content-type", "application/json")],
+        full(json.clone()),
+    )
+    .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     let reply = post(
         &url,
-        &[("content-type", "application/json"), ("content-encoding", "gzip")],
+        &[
+            ("content-type", "application/json"),
+            ("content-encoding", "gzip"),
+        ],
         full(gzip(&json)),
     )
     .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     let exports = server.sink.exports();
     assert_eq!(exports.len(), 4);
-    assert!(exports.iter().all(|(t, r)| t == "anonymous" && *r == export()));
+    assert!(
+        exports
+            .iter()
+            .all(|(t, r)| t == "anonymous" && *r == export())
+    );
 }
 
 #[tokio::test]
@@ -69,23 +86,63 @@ async fn otlp_http_rejects_bad_input() {
     let url = server.url(OTLP_HTTP_PATH);
     let reply = post(&url, &[("content-type", "text/plain")], full("x")).await;
     assert_eq!(reply.status, 415);
-    assert!(reply.json()["message"].as_str().unwrap().contains("application/x-protobuf"));
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/x-protobuf")
+    );
 
-    let reply = post(&url, &[("content-type", "application/x-protobuf")], full(vec![0x0a, 0xff])).await;
+    let reply = post(
+        &url,
+        &[("content-type", "application/x-protobuf")],
+        full(vec![0x0a, 0xff]),
+    )
+    .await;
     assert_eq!(reply.status, 400);
-    assert!(reply.json()["message"].as_str().unwrap().starts_with("invalid protobuf export request"));
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid protobuf export request")
+    );
 
-    let reply = post(&url, &[("content-type", "application/json")], full("{\"resourceProfiles\":5}")).await;
+    let reply = post(
+        &url,
+        &[("content-type", "application/json")],
+        full("{\"resourceProfiles\":5}"),
+    )
+    .await;
     assert_eq!(reply.status, 400);
-    assert!(reply.json()["message"].as_str().unwrap().starts_with("invalid json export request"));
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid json export request")
+    );
 
-    server.sink.fail_with(ApiError::invalid_argument("missing profile metadata dictionary"));
-    let reply = post(&url, &[("content-type", "application/x-protobuf")], full(export().encode_to_vec())).await;
+    server.sink.fail_with(ApiError::invalid_argument(
+        "missing profile metadata dictionary",
+    ));
+    let reply = post(
+        &url,
+        &[("content-type", "application/x-protobuf")],
+        full(export().encode_to_vec()),
+    )
+    .await;
     assert_eq!(reply.status, 400);
-    assert_eq!(reply.json()["message"], "missing profile metadata dictionary");
+    assert_eq!(
+        reply.json()["message"],
+        "missing profile metadata dictionary"
+    );
 
     let mt = TestServer::multitenant().await;
-    let reply = post(&mt.url(OTLP_HTTP_PATH), &[("content-type", "application/x-protobuf")], full(export().encode_to_vec())).await;
+    let reply = post(
+        &mt.url(OTLP_HTTP_PATH),
+        &[("content-type", "application/x-protobuf")],
+        full(export().encode_to_vec()),
+    )
+    .await;
     assert_eq!(reply.status, 401);
     // Still serving.
     assert_eq!(get(&server.url("/ready")).await.status, 200);
@@ -103,9 +160,14 @@ async fn otlp_grpc_export_over_h2c() {
         .metadata_mut()
         .insert("x-scope-orgid", "otel-tenant".parse().unwrap());
     client.export(request).await.expect("export succeeds");
-    assert_eq!(server.sink.exports(), vec![("otel-tenant".to_string(), export())]);
+    assert_eq!(
+        server.sink.exports(),
+        vec![("otel-tenant".to_string(), export())]
+    );
 
-    server.sink.fail_with(ApiError::invalid_argument("bad stack"));
+    server
+        .sink
+        .fail_with(ApiError::invalid_argument("bad stack"));
     let mut request = tonic::Request::new(export());
     request
         .metadata_mut()

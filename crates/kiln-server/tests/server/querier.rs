@@ -36,10 +36,20 @@ fn last_hour() -> (i64, i64) {
     (end - 3_600_000, end)
 }
 
-async fn connect_json(server: &TestServer, method: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
+async fn connect_json(
+    server: &TestServer,
+    method: &str,
+    body: Value,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut all = vec![("content-type", "application/json")];
     all.extend_from_slice(headers);
-    post(&server.url(&format!("{SERVICE}{method}")), &all, full(body.to_string())).await
+    post(
+        &server.url(&format!("{SERVICE}{method}")),
+        &all,
+        full(body.to_string()),
+    )
+    .await
 }
 
 async fn connect_proto<Req: Message, Resp: Message + Default>(
@@ -65,7 +75,10 @@ fn assert_error(reply: &Reply, status: u16, code: &str, parts: &[&str]) {
     assert_eq!(json["code"], code, "{json}");
     let message = json["message"].as_str().unwrap();
     for part in parts {
-        assert!(message.contains(part), "{message:?} should mention {part:?}");
+        assert!(
+            message.contains(part),
+            "{message:?} should mention {part:?}"
+        );
     }
 }
 
@@ -121,13 +134,21 @@ async fn flame_graph_golden_connect_json() {
 #[tokio::test]
 async fn tree_bytes_pprof_and_truncation_over_proto() {
     let server = TestServer::start().await;
-    let tree: SelectMergeStacktracesResponse =
-        connect_proto(&server, "SelectMergeStacktraces", &stacktraces(ProfileFormat::Tree)).await;
+    let tree: SelectMergeStacktracesResponse = connect_proto(
+        &server,
+        "SelectMergeStacktraces",
+        &stacktraces(ProfileFormat::Tree),
+    )
+    .await;
     // Pre-order from an explicit stack (last child first), virtual root "".
     let mut golden = vec![0u8, 0, 2];
-    for (name, self_value, children) in
-        [("main", 0u8, 2u8), ("work", 10, 1), ("hash", 30, 0), ("idle", 5, 0), ("gc", 7, 0)]
-    {
+    for (name, self_value, children) in [
+        ("main", 0u8, 2u8),
+        ("work", 10, 1),
+        ("hash", 30, 0),
+        ("idle", 5, 0),
+        ("gc", 7, 0),
+    ] {
         golden.push(name.len() as u8);
         golden.extend_from_slice(name.as_bytes());
         golden.extend_from_slice(&[self_value, children]);
@@ -135,8 +156,12 @@ async fn tree_bytes_pprof_and_truncation_over_proto() {
     assert_eq!(tree.tree, golden);
     assert!(tree.flamegraph.is_none());
 
-    let pprof: SelectMergeStacktracesResponse =
-        connect_proto(&server, "SelectMergeStacktraces", &stacktraces(ProfileFormat::Pprof)).await;
+    let pprof: SelectMergeStacktracesResponse = connect_proto(
+        &server,
+        "SelectMergeStacktraces",
+        &stacktraces(ProfileFormat::Pprof),
+    )
+    .await;
     let profile = pprof.pprof.unwrap().profile.unwrap();
     assert_eq!(pprof_to_tree(&profile).unwrap(), tree_a());
     let s = |i: i64| profile.string_table[i as usize].as_str();
@@ -162,7 +187,8 @@ async fn tree_bytes_pprof_and_truncation_over_proto() {
         connect_proto(&server, "SelectMergeStacktraces", &truncated).await;
     let graph = graph.flamegraph.unwrap();
     assert_eq!(graph, flamegraph(&tree_a(), 2));
-    assert_eq!(graph.names, vec!["total", "main", "work", "other"]);
+    // `other` is pushed last, so the walk (last child first) names it first.
+    assert_eq!(graph.names, vec!["total", "other", "main", "work"]);
     assert_eq!(graph.total, 52);
 }
 
@@ -170,9 +196,7 @@ async fn tree_bytes_pprof_and_truncation_over_proto() {
 async fn diff_golden_connect_json() {
     let server = TestServer::start().await;
     let (start, end) = last_hour();
-    let side = |selector: &str| {
-        json!({"profileTypeID": CPU, "labelSelector": selector, "start": start, "end": end})
-    };
+    let side = |selector: &str| json!({"profileTypeID": CPU, "labelSelector": selector, "start": start, "end": end});
     let body = json!({"left": side("{}"), "right": side("{service_name=\"b\"}")});
     let reply = connect_json(&server, "Diff", body, &[]).await;
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -192,9 +216,15 @@ async fn diff_golden_connect_json() {
             "rightTicks": "23"
         }})
     );
-    let body = json!({"left": side("{}"), "right": {"profileTypeID": INUSE, "start": start, "end": end}});
+    let body =
+        json!({"left": side("{}"), "right": {"profileTypeID": INUSE, "start": start, "end": end}});
     let reply = connect_json(&server, "Diff", body, &[]).await;
-    assert_error(&reply, 400, "invalid_argument", &["same profile type", CPU, INUSE]);
+    assert_error(
+        &reply,
+        400,
+        "invalid_argument",
+        &["same profile type", CPU, INUSE],
+    );
 }
 
 #[tokio::test]
@@ -229,7 +259,13 @@ async fn series_and_label_apis_golden_json() {
              "periodType": "cpu", "periodUnit": "nanoseconds"}
         ]})
     );
-    let reply = connect_json(&server, "LabelNames", json!({"matchers": ["{service_name=\"b\"}"]}), &[]).await;
+    let reply = connect_json(
+        &server,
+        "LabelNames",
+        json!({"matchers": ["{service_name=\"b\"}"]}),
+        &[],
+    )
+    .await;
     assert_eq!(
         reply.json(),
         json!({"names": ["__name__", "__profile_type__", "pod", "service_name"]})
@@ -264,13 +300,28 @@ async fn bad_queries_are_invalid_argument() {
         body
     };
     let cases = [
-        (with("labelSelector", json!("{service_name=")), "label_selector: invalid label selector"),
-        (with("profileTypeID", json!("cpu")), "invalid profile type id \"cpu\""),
-        (with("profileTypeID", json!("x:y:z:w:v")), "unknown profile type \"x:y:z:w:v\""),
+        (
+            with("labelSelector", json!("{service_name=")),
+            "label_selector: invalid label selector",
+        ),
+        (
+            with("profileTypeID", json!("cpu")),
+            "invalid profile type id \"cpu\"",
+        ),
+        (
+            with("profileTypeID", json!("x:y:z:w:v")),
+            "unknown profile type \"x:y:z:w:v\"",
+        ),
         (with("end", json!(start - 1)), "is before start"),
-        (with("start", json!(end - 25 * 3_600_000)), "exceeds the limit"),
+        (
+            with("start", json!(end - 25 * 3_600_000)),
+            "exceeds the limit",
+        ),
         (with("maxNodes", json!(-3)), "max_nodes must be positive"),
-        (with("maxNodes", json!("2000000")), "max_nodes exceeds the limit"),
+        (
+            with("maxNodes", json!("2000000")),
+            "max_nodes exceeds the limit",
+        ),
     ];
     for (body, expected) in cases {
         let reply = connect_json(&server, "SelectMergeStacktraces", body, &[]).await;
@@ -286,13 +337,25 @@ async fn bad_queries_are_invalid_argument() {
     };
     for (body, expected) in [
         (series(json!({"step": 0})), "step must be a positive"),
-        (series(json!({"groupBy": ["no_such_label"]})), "unknown group_by label \"no_such_label\""),
-        (series(json!({"groupBy": ["bad-name"]})), "invalid group_by label name"),
+        (
+            series(json!({"groupBy": ["no_such_label"]})),
+            "unknown group_by label \"no_such_label\"",
+        ),
+        (
+            series(json!({"groupBy": ["bad-name"]})),
+            "invalid group_by label name",
+        ),
     ] {
         let reply = connect_json(&server, "SelectSeries", body, &[]).await;
         assert_error(&reply, 400, "invalid_argument", &[expected]);
     }
-    let reply = connect_json(&server, "SelectMergeStacktraces", with("format", json!("PROFILE_FORMAT_DOT")), &[]).await;
+    let reply = connect_json(
+        &server,
+        "SelectMergeStacktraces",
+        with("format", json!("PROFILE_FORMAT_DOT")),
+        &[],
+    )
+    .await;
     assert_error(&reply, 501, "unimplemented", &["PROFILE_FORMAT_DOT"]);
     let reply = connect_json(&server, "SelectHeatmap", json!({}), &[]).await;
     assert_error(&reply, 501, "unimplemented", &["SelectHeatmap"]);
@@ -303,7 +366,8 @@ async fn grpc_client_and_status_codes() {
     let server = TestServer::start().await;
     let mut builder = Client::builder(TokioExecutor::new());
     builder.http2_only(true);
-    let mut client = QuerierServiceClient::with_origin(builder.build_http(), server.url("").parse().unwrap());
+    let mut client =
+        QuerierServiceClient::with_origin(builder.build_http(), server.url("").parse().unwrap());
     let response = client
         .select_merge_stacktraces(stacktraces(ProfileFormat::Flamegraph))
         .await
@@ -330,15 +394,29 @@ async fn tenants_see_only_their_data() {
     let (start, end) = last_hour();
     let body = json!({"profileTypeID": CPU, "start": start, "end": end});
     let reply = connect_json(&server, "SelectMergeStacktraces", body.clone(), &as_b).await;
-    assert_error(&reply, 400, "invalid_argument", &["unknown profile type", "known types: none"]);
-    let reply = connect_json(&server, "SelectMergeStacktraces", body.clone(), &[("x-scope-orgid", "team-a")]).await;
+    assert_error(
+        &reply,
+        400,
+        "invalid_argument",
+        &["unknown profile type", "known types: none"],
+    );
+    let reply = connect_json(
+        &server,
+        "SelectMergeStacktraces",
+        body.clone(),
+        &[("x-scope-orgid", "team-a")],
+    )
+    .await;
     assert_eq!(reply.json()["flamegraph"]["total"], "52");
     let reply = connect_json(&server, "SelectMergeStacktraces", body, &[]).await;
     assert_error(&reply, 401, "unauthenticated", &["X-Scope-OrgID"]);
     let reply = get(&server.url("/pyroscope/label-values?label=__name__")).await;
     assert_eq!(reply.status, 401, "{reply:?}");
     let seen = server.engine.seen.lock().unwrap().clone();
-    assert!(seen.iter().all(|t| t == "team-a" || t == "team-b"), "{seen:?}");
+    assert!(
+        seen.iter().all(|t| t == "team-a" || t == "team-b"),
+        "{seen:?}"
+    );
 }
 
 fn render_url(server: &TestServer, query: &str, start: i64, end: i64, extra: &str) -> String {
@@ -352,14 +430,22 @@ fn render_url(server: &TestServer, query: &str, start: i64, end: i64, extra: &st
             b => (b as char).to_string(),
         })
         .collect();
-    server.url(&format!("/pyroscope/render?query={query}&from={start}&until={end}{extra}"))
+    server.url(&format!(
+        "/pyroscope/render?query={query}&from={start}&until={end}{extra}"
+    ))
 }
 
 #[tokio::test]
 async fn render_flamebearer_json() {
     let server = TestServer::start().await;
     let (start, end) = last_hour();
-    let url = render_url(&server, &format!("{CPU}{{}}"), start, end, "&groupBy=service_name&max-nodes=0");
+    let url = render_url(
+        &server,
+        &format!("{CPU}{{}}"),
+        start,
+        end,
+        "&groupBy=service_name&max-nodes=0",
+    );
     let reply = get(&url).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(reply.header("content-type"), "application/json");
@@ -386,9 +472,18 @@ async fn render_flamebearer_json() {
         })
     );
     // maxNodes wins over max-nodes; avg is accepted.
-    let url = render_url(&server, &format!("{CPU}{{service_name=\"a\"}}"), start, end, "&max-nodes=50&maxNodes=2&aggregation=avg");
+    let url = render_url(
+        &server,
+        &format!("{CPU}{{service_name=\"a\"}}"),
+        start,
+        end,
+        "&max-nodes=50&maxNodes=2&aggregation=avg",
+    );
     let json = get(&url).await.json();
-    assert_eq!(json["flamebearer"]["names"], json!(["total", "main", "work", "other"]));
+    assert_eq!(
+        json["flamebearer"]["names"],
+        json!(["total", "other", "main", "work"])
+    );
     assert_eq!(json["groups"], Value::Null);
 }
 
@@ -404,22 +499,38 @@ async fn render_diff_and_label_values() {
     assert_eq!(reply.status, 200, "{reply:?}");
     let json = reply.json();
     assert_eq!(json["metadata"]["format"], "double");
-    assert_eq!((json["leftTicks"].clone(), json["rightTicks"].clone()), (json!(52), json!(23)));
+    assert_eq!(
+        (json["leftTicks"].clone(), json["rightTicks"].clone()),
+        (json!(52), json!(23))
+    );
     assert_eq!(json["flamebearer"]["numTicks"], 75);
-    assert_eq!(json["flamebearer"]["levels"][3], json!([22, 30, 30, 23, 0, 0, 3]));
+    assert_eq!(
+        json["flamebearer"]["levels"][3],
+        json!([22, 30, 30, 23, 0, 0, 3])
+    );
     assert_eq!(json["timeline"], Value::Null);
 
     let url = server.url(&format!(
         "/pyroscope/render-diff?leftQuery={CPU}%7B%7D&rightQuery={INUSE}%7B%7D"
     ));
-    assert_error(&get(&url).await, 400, "invalid_argument", &["profile types must match"]);
+    assert_error(
+        &get(&url).await,
+        400,
+        "invalid_argument",
+        &["profile types must match"],
+    );
 
     let reply = get(&server.url("/pyroscope/label-values?label=__name__")).await;
     assert_eq!(reply.json(), json!([INUSE, CPU]));
     let reply = get(&server.url("/pyroscope/label-values?label=service_name")).await;
     assert_eq!(reply.json(), json!(["a", "b"]));
     let reply = get(&server.url("/pyroscope/label-values")).await;
-    assert_error(&reply, 400, "invalid_argument", &["label parameter is required"]);
+    assert_error(
+        &reply,
+        400,
+        "invalid_argument",
+        &["label parameter is required"],
+    );
 }
 
 #[tokio::test]
@@ -427,13 +538,28 @@ async fn render_errors_are_json() {
     let server = TestServer::start().await;
     let (start, end) = last_hour();
     let reply = get(&server.url("/pyroscope/render")).await;
-    assert_error(&reply, 400, "invalid_argument", &["query parameter is required"]);
+    assert_error(
+        &reply,
+        400,
+        "invalid_argument",
+        &["query parameter is required"],
+    );
     let reply = get(&render_url(&server, "{service_name=\"a\"}", start, end, "")).await;
-    assert_error(&reply, 400, "invalid_argument", &["must start with a profile type ID"]);
+    assert_error(
+        &reply,
+        400,
+        "invalid_argument",
+        &["must start with a profile type ID"],
+    );
     let reply = get(&render_url(&server, CPU, start, end, "&format=dot")).await;
     assert_error(&reply, 501, "unimplemented", &["format=dot"]);
     let reply = get(&render_url(&server, CPU, start, end, "&maxNodes=abc")).await;
-    assert_error(&reply, 400, "invalid_argument", &["maxNodes must be an integer"]);
+    assert_error(
+        &reply,
+        400,
+        "invalid_argument",
+        &["maxNodes must be an integer"],
+    );
     let reply = get(&render_url(&server, CPU, end, start, "")).await;
     assert_error(&reply, 400, "invalid_argument", &["is before start"]);
     let url = server.url(&format!("/pyroscope/render?query={CPU}&from=yesterday"));

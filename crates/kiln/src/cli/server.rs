@@ -4,10 +4,13 @@ use anyhow::Context;
 use kiln_ingest::{IngestService, Ingester, IngesterConfig};
 use kiln_meta::{EmbeddedConfig, EmbeddedMetastore, Metastore};
 use kiln_model::clock::SystemClock;
+use kiln_query::{DataFusionEngine, EngineConfig, QueryEngine};
 use kiln_server::{IngestSink, KilnConfig, ingest_limits};
 use kiln_store::{StoreConfig, open_store};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+mod compactor;
 
 /// Flags override `kiln.toml` and `KILN_*` environment variables.
 #[derive(Debug, clap::Args)]
@@ -53,6 +56,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .context("opening the metastore")?,
     );
+    // The read path: the same store and metastore the ingester writes to,
+    // so a profile is queryable as soon as its push is acknowledged.
+    let query_engine: Arc<dyn QueryEngine> = Arc::new(
+        DataFusionEngine::new(store.clone(), metastore.clone(), EngineConfig::default())
+            .context("starting the query engine")?,
+    );
+    // The compactor role: merges, rollups, retention and garbage collection
+    // on its own thread (see server/compactor.rs).
+    let compactor = if config.target.runs(kiln_server::config::Role::Compactor) {
+        Some(compactor::CompactorThread::start(&config, store.clone(), metastore.clone())?)
+    } else {
+        None
+    };
     let ingester = Ingester::new(
         IngesterConfig {
             flush_interval: config.ingester.flush_interval,
@@ -89,9 +105,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     });
     let sink = Arc::new(IngestSink::new(service));
-    let served = kiln_server::serve(config, listener, sink, shutdown_signal()).await;
+    let served = kiln_server::serve(config, listener, sink, query_engine, shutdown_signal()).await;
     let _ = server_done.send(());
     flusher.await.context("flusher task failed")?;
+    if let Some(compactor) = compactor {
+        compactor.stop().await;
+    }
     tracing::info!("kiln server stopped");
     served.context("serving")
 }

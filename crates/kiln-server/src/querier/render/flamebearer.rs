@@ -234,7 +234,11 @@ mod tests {
     #[test]
     fn timeline_snaps_and_backfills() {
         // start 100 s, end 160 s, step 15: first slot at 90 s, slots 90..=150.
-        let points = [point(115_000, 4.0), point(145_000, 2.6), point(160_000, 1.0)];
+        let points = [
+            point(115_000, 4.0),
+            point(145_000, 2.6),
+            point(160_000, 1.0),
+        ];
         let tl = timeline(&points, 100_000, 160_000, 15);
         assert_eq!(tl.start_time, 90);
         assert_eq!(tl.duration_delta, 15);

@@ -13,15 +13,29 @@ fn message(err: ApiError) -> String {
 #[test]
 fn profile_range_checks_order_lookback_and_length() {
     let limits = Limits::default(); // 24h length, 7d lookback
-    let ok = profile_range(&limits, NOW, NOW - HOUR_MS, NOW).unwrap().unwrap();
-    assert_eq!(ok, TimeRange { start_ms: NOW - HOUR_MS, end_ms: NOW });
+    let ok = profile_range(&limits, NOW, NOW - HOUR_MS, NOW)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        ok,
+        TimeRange {
+            start_ms: NOW - HOUR_MS,
+            end_ms: NOW
+        }
+    );
 
     let msg = message(profile_range(&limits, NOW, NOW, NOW - 1).unwrap_err());
-    assert!(msg.contains("end (") && msg.contains("is before start"), "{msg}");
+    assert!(
+        msg.contains("end (") && msg.contains("is before start"),
+        "{msg}"
+    );
 
     let msg = message(profile_range(&limits, NOW, NOW - 25 * HOUR_MS, NOW).unwrap_err());
     assert!(msg.contains("exceeds the limit"), "{msg}");
-    assert!(msg.contains("1day 1h") && msg.contains("limit: 1day"), "{msg}");
+    assert!(
+        msg.contains("1day 1h") && msg.contains("limit: 1day"),
+        "{msg}"
+    );
     assert!(msg.contains("limits.max_query_length"), "{msg}");
 
     // Start before the 7d lookback is clamped; a range entirely before it is empty.
@@ -35,7 +49,11 @@ fn profile_range_checks_order_lookback_and_length() {
         None
     );
     // The length is measured after clamping (as Pyroscope does).
-    assert!(profile_range(&limits, NOW, 0, NOW - week + HOUR_MS).unwrap().is_some());
+    assert!(
+        profile_range(&limits, NOW, 0, NOW - week + HOUR_MS)
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
@@ -46,10 +64,22 @@ fn zero_limits_disable_checks() {
         ..Limits::default()
     };
     let r = profile_range(&limits, NOW, 0, NOW).unwrap().unwrap();
-    assert_eq!(r, TimeRange { start_ms: 0, end_ms: NOW });
+    assert_eq!(
+        r,
+        TimeRange {
+            start_ms: 0,
+            end_ms: NOW
+        }
+    );
     // Absurd ends are clamped so the engine can convert to nanoseconds.
     let r = profile_range(&limits, NOW, -5, i64::MAX).unwrap().unwrap();
-    assert_eq!(r, TimeRange { start_ms: 0, end_ms: MAX_TIME_MS });
+    assert_eq!(
+        r,
+        TimeRange {
+            start_ms: 0,
+            end_ms: MAX_TIME_MS
+        }
+    );
     assert_eq!(lookback_start(&limits, NOW), None);
 }
 
@@ -58,9 +88,19 @@ fn labels_range_zero_is_all_time_within_lookback() {
     let limits = Limits::default();
     let week = 7 * 24 * HOUR_MS;
     let r = labels_range(&limits, NOW, 0, 0).unwrap().unwrap();
-    assert_eq!(r, TimeRange { start_ms: NOW - week, end_ms: MAX_TIME_MS });
+    assert_eq!(
+        r,
+        TimeRange {
+            start_ms: NOW - week,
+            end_ms: MAX_TIME_MS
+        }
+    );
     // No length limit for label APIs.
-    assert!(labels_range(&limits, NOW, NOW - week, NOW).unwrap().is_some());
+    assert!(
+        labels_range(&limits, NOW, NOW - week, NOW)
+            .unwrap()
+            .is_some()
+    );
     let msg = message(labels_range(&limits, NOW, NOW, NOW - 1).unwrap_err());
     assert!(msg.contains("is before start"), "{msg}");
     assert_eq!(labels_range(&limits, NOW, 1, 2).unwrap(), None);
@@ -68,19 +108,29 @@ fn labels_range_zero_is_all_time_within_lookback() {
 
 #[test]
 fn profile_type_and_selector_messages_name_the_field() {
-    let pt = profile_type("profile_typeID", "memory:alloc_space:bytes:space:bytes:delta").unwrap();
+    let pt = profile_type(
+        "profile_typeID",
+        "memory:alloc_space:bytes:space:bytes:delta",
+    )
+    .unwrap();
     assert_eq!(pt.id(), "memory:alloc_space:bytes:space:bytes");
     let msg = message(profile_type("profile_typeID", "").unwrap_err());
     assert!(msg.starts_with("profile_typeID is required"), "{msg}");
     let msg = message(profile_type("left.profile_typeID", "cpu").unwrap_err());
-    assert!(msg.starts_with("left.profile_typeID: invalid profile type id \"cpu\""), "{msg}");
+    assert!(
+        msg.starts_with("left.profile_typeID: invalid profile type id \"cpu\""),
+        "{msg}"
+    );
 
     assert!(selector("label_selector", "").unwrap().is_empty());
     assert!(selector("label_selector", "  ").unwrap().is_empty());
     let s = selector("label_selector", r#"{service_name="a", pod=~"p.*"}"#).unwrap();
     assert_eq!(s.matchers().len(), 2);
     let msg = message(selector("label_selector", r#"{service_name="a""#).unwrap_err());
-    assert!(msg.starts_with("label_selector: invalid label selector"), "{msg}");
+    assert!(
+        msg.starts_with("label_selector: invalid label selector"),
+        "{msg}"
+    );
     let msg = message(selectors("matchers", &["{}".into(), "{a=~\"(\"}".into()]).unwrap_err());
     assert!(msg.contains("invalid regex"), "{msg}");
 }
@@ -93,7 +143,10 @@ fn max_nodes_default_max_and_negative() {
     assert_eq!(max_nodes(&limits, Some(16)).unwrap(), 16);
     assert_eq!(max_nodes(&limits, Some(1_048_576)).unwrap(), 1_048_576);
     let msg = message(max_nodes(&limits, Some(1_048_577)).unwrap_err());
-    assert!(msg.contains("max_nodes exceeds the limit") && msg.contains("1048576"), "{msg}");
+    assert!(
+        msg.contains("max_nodes exceeds the limit") && msg.contains("1048576"),
+        "{msg}"
+    );
     let msg = message(max_nodes(&limits, Some(-1)).unwrap_err());
     assert!(msg.contains("max_nodes must be positive"), "{msg}");
 
@@ -136,10 +189,16 @@ fn step_group_by_aggregation_and_enums() {
 
 #[test]
 fn span_and_profile_ids() {
-    let spans = span_ids("span_selector", &["00000000000000ff".into(), "A000000000000001".into()]);
+    let spans = span_ids(
+        "span_selector",
+        &["00000000000000ff".into(), "A000000000000001".into()],
+    );
     assert_eq!(spans.unwrap(), vec![255, 0xa000_0000_0000_0001]);
     let msg = message(span_ids("span_selector", &["xyz".into()]).unwrap_err());
-    assert!(msg.contains("invalid span id \"xyz\" in span_selector"), "{msg}");
+    assert!(
+        msg.contains("invalid span id \"xyz\" in span_selector"),
+        "{msg}"
+    );
 
     let ids = profile_ids(
         "profile_id_selector",
@@ -154,8 +213,12 @@ fn span_and_profile_ids() {
 fn call_site_is_ignored_under_go_pgo() {
     let mut s = StackTraceSelector {
         call_site: vec![
-            Location { name: "main".into() },
-            Location { name: "work".into() },
+            Location {
+                name: "main".into(),
+            },
+            Location {
+                name: "work".into(),
+            },
         ],
         go_pgo: None,
     };
