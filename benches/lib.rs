@@ -8,14 +8,18 @@ use std::path::PathBuf;
 
 /// `../shared/testdata/agents/<name>`; panics with a clear message if absent.
 pub fn agent_file(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/agents").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/testdata/agents")
+        .join(name);
     std::fs::read(&path)
         .unwrap_or_else(|e| panic!("missing benchmark payload {} ({e})", path.display()))
 }
 
 /// Gunzips if gzipped.
 pub fn decompressed(bytes: &[u8]) -> Vec<u8> {
-    pprof::decompress_if_gzip(bytes, 0).expect("valid gzip").into_owned()
+    pprof::decompress_if_gzip(bytes, 0)
+        .expect("valid gzip")
+        .into_owned()
 }
 
 /// The labels an agent would send for a CPU profile of `service`.

@@ -27,9 +27,19 @@ fn report_size() {
     let total: usize = block.files.iter().map(|f| f.bytes.len()).sum();
     println!("corpus: {} profiles, {samples} samples", corpus.len());
     for f in &block.files {
-        println!("  {:<18} {:>10} bytes  {:>6.3} B/sample", f.name, f.bytes.len(), f.bytes.len() as f64 / samples as f64);
+        println!(
+            "  {:<18} {:>10} bytes  {:>6.3} B/sample",
+            f.name,
+            f.bytes.len(),
+            f.bytes.len() as f64 / samples as f64
+        );
     }
-    println!("  {:<18} {:>10} bytes  {:>6.3} B/sample", "total", total, total as f64 / samples as f64);
+    println!(
+        "  {:<18} {:>10} bytes  {:>6.3} B/sample",
+        "total",
+        total,
+        total as f64 / samples as f64
+    );
 }
 
 #[divan::bench(sample_count = 10)]
@@ -37,12 +47,19 @@ fn write_block(bencher: divan::Bencher) {
     let corpus = realistic_corpus(PROFILES, PODS);
     bencher
         .counter(ItemsCount::new(sample_count(&corpus)))
-        .bench(|| BlockEncoder::new("bench", 0).encode(divan::black_box(&corpus)).unwrap());
+        .bench(|| {
+            BlockEncoder::new("bench", 0)
+                .encode(divan::black_box(&corpus))
+                .unwrap()
+        });
 }
 
 #[divan::bench(sample_count = 20)]
 fn scan_aggregate_by_stack(bencher: divan::Bencher) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let corpus = realistic_corpus(PROFILES, PODS);
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let block = BlockEncoder::new("bench", 0).encode(&corpus).unwrap();

@@ -10,7 +10,11 @@ fn main() {
     divan::main();
 }
 
-const PAYLOADS: &[&str] = &["go-cpu.pb.gz", "go-heap.pb.gz", "nodejs-0.6.4-ingest-wall-cpu.pprof.gz"];
+const PAYLOADS: &[&str] = &[
+    "go-cpu.pb.gz",
+    "go-heap.pb.gz",
+    "nodejs-0.6.4-ingest-wall-cpu.pprof.gz",
+];
 
 /// Gzipped payload as agents send it: gunzip + decode + normalise.
 #[divan::bench(args = PAYLOADS)]

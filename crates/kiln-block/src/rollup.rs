@@ -86,10 +86,7 @@ impl RollupBucket {
         };
         let hi = if end_ns >= meta.max_time_ns {
             i64::MAX
-        } else if end_ns
-            .checked_add(1)
-            .is_some_and(|e| self.is_boundary(e))
-        {
+        } else if end_ns.checked_add(1).is_some_and(|e| self.is_boundary(e)) {
             end_ns
         } else {
             return None;

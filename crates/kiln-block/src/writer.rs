@@ -24,8 +24,8 @@ pub use symbols::{StackNode, StackTableBuilder, StackTables};
 pub use tables::SampleRow;
 
 use crate::meta::{BlockMeta, FileMeta};
-use crate::rollup::RollupBucket;
 use crate::paths::{self, files};
+use crate::rollup::RollupBucket;
 use crate::{BlockError, FORMAT_VERSION};
 use bytes::Bytes;
 use kiln_model::NormalizedProfile;

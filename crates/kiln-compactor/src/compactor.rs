@@ -172,7 +172,11 @@ impl Compactor {
     }
 
     /// Marks orphans, then deletes what is due.
-    async fn collect_garbage(&self, tenant: &str, report: &mut RunReport) -> Result<(), CompactorError> {
+    async fn collect_garbage(
+        &self,
+        tenant: &str,
+        report: &mut RunReport,
+    ) -> Result<(), CompactorError> {
         let now = self.clock.now_ns();
         let grace = nanos(self.config.gc_grace);
         let orphans = gc::collect(&self.store, &self.metastore, tenant, grace, now).await?;
@@ -181,9 +185,15 @@ impl Compactor {
             .orphans
             .extend(orphans.into_iter().map(|id| (tenant.to_string(), id)));
         let grace = nanos(self.config.deletion_grace);
-        let deleted =
-            deletion::process(&self.store, &self.metastore, &self.failpoints, tenant, grace, now)
-                .await?;
+        let deleted = deletion::process(
+            &self.store,
+            &self.metastore,
+            &self.failpoints,
+            tenant,
+            grace,
+            now,
+        )
+        .await?;
         report.blocks_deleted += deleted.blocks;
         report.objects_deleted += deleted.objects;
         Ok(())
@@ -210,19 +220,37 @@ impl Compactor {
 
     /// Runs every eligible job of `tenant`, level by level (outputs of one
     /// level can be merged one level up in the same run).
-    async fn compact_tenant(&self, tenant: &str, report: &mut RunReport) -> Result<(), CompactorError> {
+    async fn compact_tenant(
+        &self,
+        tenant: &str,
+        report: &mut RunReport,
+    ) -> Result<(), CompactorError> {
         let settle = nanos(self.config.settle_delay);
         for level in 0..self.config.compacted_levels() {
-            let window = self.config.window_ns(level).expect("level below compacted_levels");
-            let blocks = self.metastore.list_blocks(tenant, i64::MIN, i64::MAX).await?;
-            let jobs = plan::plan_level(tenant, &blocks, level, window, settle, self.clock.now_ns());
+            let window = self
+                .config
+                .window_ns(level)
+                .expect("level below compacted_levels");
+            let blocks = self
+                .metastore
+                .list_blocks(tenant, i64::MIN, i64::MAX)
+                .await?;
+            let jobs =
+                plan::plan_level(tenant, &blocks, level, window, settle, self.clock.now_ns());
             for job in jobs {
                 let started = Instant::now();
                 match self.run_job(&job).await {
                     Ok(outputs) => {
                         let bytes_out: u64 = outputs.iter().map(|m| m.total_bytes()).sum();
                         let samples: u64 = outputs.iter().map(|m| m.summary.samples).sum();
-                        metrics::job(level, true, started.elapsed().as_secs_f64(), job.bytes(), bytes_out, samples);
+                        metrics::job(
+                            level,
+                            true,
+                            started.elapsed().as_secs_f64(),
+                            job.bytes(),
+                            bytes_out,
+                            samples,
+                        );
                         report.jobs_run += 1;
                         report.blocks_compacted += job.sources.len() as u64;
                         report.blocks_written += outputs.len() as u64;
@@ -255,8 +283,14 @@ impl Compactor {
         self.failpoints.check(Failpoint::AfterUpload)?;
         let sources: Vec<Ulid> = job.sources.iter().map(|b| b.id).collect();
         let now = self.clock.now_ns();
-        deletion::mark(&self.store, &job.tenant, &sources, deletion::DeletionReason::Compacted, now)
-            .await?;
+        deletion::mark(
+            &self.store,
+            &job.tenant,
+            &sources,
+            deletion::DeletionReason::Compacted,
+            now,
+        )
+        .await?;
         self.failpoints.check(Failpoint::BeforeSwap)?;
         self.metastore
             .replace(&job.tenant, &sources, outputs.clone())
@@ -274,14 +308,21 @@ impl Compactor {
 
     /// Blocks per level and compaction lag of `tenant`, as gauges.
     async fn record_state(&self, tenant: &str) -> Result<(), CompactorError> {
-        let blocks = self.metastore.list_blocks(tenant, i64::MIN, i64::MAX).await?;
+        let blocks = self
+            .metastore
+            .list_blocks(tenant, i64::MIN, i64::MAX)
+            .await?;
         let now = self.clock.now_ns();
         let settle = nanos(self.config.settle_delay);
         let mut oldest_pending: Option<i64> = None;
         for level in 0..self.config.compacted_levels() {
-            let window = self.config.window_ns(level).expect("level below compacted_levels");
+            let window = self
+                .config
+                .window_ns(level)
+                .expect("level below compacted_levels");
             for job in plan::plan_level(tenant, &blocks, level, window, settle, now) {
-                oldest_pending = Some(oldest_pending.map_or(job.eligible_at_ns, |o| o.min(job.eligible_at_ns)));
+                oldest_pending =
+                    Some(oldest_pending.map_or(job.eligible_at_ns, |o| o.min(job.eligible_at_ns)));
             }
         }
         let lag = oldest_pending.map_or(0.0, |t| now.saturating_sub(t) as f64 / 1e9);

@@ -78,7 +78,9 @@ impl CompactorConfig {
             previous = Some(ns);
         }
         if self.interval.is_zero() {
-            return Err(CompactorError::Config("interval must be greater than 0s".into()));
+            return Err(CompactorError::Config(
+                "interval must be greater than 0s".into(),
+            ));
         }
         Ok(())
     }
@@ -124,7 +126,12 @@ mod tests {
     fn defaults_are_valid_and_windows_must_nest() {
         CompactorConfig::default().validate().unwrap();
         let mins = |m: &[u64]| m.iter().map(|m| Duration::from_secs(m * 60)).collect();
-        for bad in [mins(&[10, 25]), mins(&[10, 10]), mins(&[0]), mins(&[60, 30])] {
+        for bad in [
+            mins(&[10, 25]),
+            mins(&[10, 10]),
+            mins(&[0]),
+            mins(&[60, 30]),
+        ] {
             let c = CompactorConfig {
                 level_windows: bad,
                 ..Default::default()

@@ -71,7 +71,9 @@ pub(crate) async fn collect(
 
 /// Tenants that have anything in the store (`tenants/<tenant>/`), so that
 /// orphans and markers of a tenant without registered blocks are found too.
-pub(crate) async fn store_tenants(store: &Arc<dyn ObjectStore>) -> Result<Vec<String>, CompactorError> {
+pub(crate) async fn store_tenants(
+    store: &Arc<dyn ObjectStore>,
+) -> Result<Vec<String>, CompactorError> {
     let listing = store
         .list_with_delimiter(Some(&Path::from("tenants")))
         .await?;
@@ -90,7 +92,11 @@ fn decode_part(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;

@@ -28,10 +28,10 @@
 mod kway;
 mod prepare;
 
+use crate::CompactorError;
 use crate::config::CompactorConfig;
 use crate::failpoint::{Failpoint, Failpoints};
 use crate::plan::{Job, window_index, window_range};
-use crate::CompactorError;
 use arrow::array::{Int64Array, RecordBatch, UInt64Array};
 use futures::TryStreamExt;
 use kiln_block::{BlockEncoder, BlockMeta, BlockReader, ProfileRecord, RollupBucket, SampleRow};
@@ -170,7 +170,10 @@ async fn stream_rows(
     for input in inputs {
         let name = input.reader.meta().id.to_string();
         let series_map = Arc::new(input.series_map);
-        let (samples, _) = input.reader.scan_samples_stream(&input.series, lo, hi).await?;
+        let (samples, _) = input
+            .reader
+            .scan_samples_stream(&input.series, lo, hi)
+            .await?;
         let decode = sample_decoder(series_map.clone(), input.stack_map);
         sample_cursors.push(Cursor::new(name.clone(), samples, decode));
         let profiles = input.reader.profiles_stream(&input.series, lo, hi).await?;

@@ -32,18 +32,52 @@ pub const RUNS_FAILED_TOTAL: &str = "kiln_compactor_runs_failed_total";
 /// Registers descriptions with the installed recorder.
 pub fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(JOBS_RUN_TOTAL, "Compaction jobs committed, by source level.");
-    describe_counter!(JOBS_FAILED_TOTAL, "Compaction jobs failed, by source level.");
-    describe_histogram!(JOB_DURATION_SECONDS, Unit::Seconds, "Compaction job duration, by source level.");
-    describe_counter!(BYTES_READ_TOTAL, Unit::Bytes, "Source block bytes merged, by source level.");
-    describe_counter!(BYTES_WRITTEN_TOTAL, Unit::Bytes, "Compacted block bytes written, by source level.");
-    describe_counter!(SAMPLES_WRITTEN_TOTAL, "Sample rows written by compaction, by source level.");
-    describe_gauge!(LAG_SECONDS, Unit::Seconds, "Age of the oldest pending compaction job, by tenant.");
+    describe_counter!(
+        JOBS_RUN_TOTAL,
+        "Compaction jobs committed, by source level."
+    );
+    describe_counter!(
+        JOBS_FAILED_TOTAL,
+        "Compaction jobs failed, by source level."
+    );
+    describe_histogram!(
+        JOB_DURATION_SECONDS,
+        Unit::Seconds,
+        "Compaction job duration, by source level."
+    );
+    describe_counter!(
+        BYTES_READ_TOTAL,
+        Unit::Bytes,
+        "Source block bytes merged, by source level."
+    );
+    describe_counter!(
+        BYTES_WRITTEN_TOTAL,
+        Unit::Bytes,
+        "Compacted block bytes written, by source level."
+    );
+    describe_counter!(
+        SAMPLES_WRITTEN_TOTAL,
+        "Sample rows written by compaction, by source level."
+    );
+    describe_gauge!(
+        LAG_SECONDS,
+        Unit::Seconds,
+        "Age of the oldest pending compaction job, by tenant."
+    );
     describe_gauge!(BLOCKS, "Registered blocks, by tenant and level.");
-    describe_counter!(BLOCKS_EXPIRED_TOTAL, "Blocks removed by retention, by tenant.");
-    describe_counter!(ORPHANS_MARKED_TOTAL, "Unreferenced block folders marked for deletion.");
+    describe_counter!(
+        BLOCKS_EXPIRED_TOTAL,
+        "Blocks removed by retention, by tenant."
+    );
+    describe_counter!(
+        ORPHANS_MARKED_TOTAL,
+        "Unreferenced block folders marked for deletion."
+    );
     describe_counter!(OBJECTS_DELETED_TOTAL, "Objects deleted, by reason.");
-    describe_counter!(RUNS_FAILED_TOTAL, "Compactor runs that failed before finishing.");
+    describe_counter!(
+        RUNS_FAILED_TOTAL,
+        "Compactor runs that failed before finishing."
+    );
 }
 
 pub(crate) fn job(level: u32, ok: bool, seconds: f64, bytes_in: u64, bytes_out: u64, samples: u64) {
@@ -68,7 +102,8 @@ pub(crate) fn tenant_state(tenant: &str, lag_seconds: f64, blocks_per_level: &[(
 }
 
 pub(crate) fn expired(tenant: &str, blocks: usize) {
-    metrics::counter!(BLOCKS_EXPIRED_TOTAL, "tenant" => tenant.to_string()).increment(blocks as u64);
+    metrics::counter!(BLOCKS_EXPIRED_TOTAL, "tenant" => tenant.to_string())
+        .increment(blocks as u64);
 }
 
 pub(crate) fn orphans(blocks: usize) {

@@ -28,7 +28,12 @@ impl BlockReader {
         }
     }
 
-    fn check_rollup(&self, bucket: RollupBucket, start_ns: i64, end_ns: i64) -> Result<(), BlockError> {
+    fn check_rollup(
+        &self,
+        bucket: RollupBucket,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Result<(), BlockError> {
         if self.meta.has_rollup(bucket) {
             Ok(())
         } else {

@@ -5,8 +5,8 @@ use super::WriterConfig;
 use super::rollup::rollup_rows;
 use super::tables::{SampleRow, SeriesRow, Tables};
 use crate::ProfileRecord;
-use crate::rollup::RollupBucket;
 use crate::paths::files;
+use crate::rollup::RollupBucket;
 use crate::schema::{self, cols};
 use crate::{BlockError, FORMAT_VERSION};
 use arrow::array::{
@@ -45,19 +45,35 @@ pub(crate) fn encode_files(
 ) -> Result<Vec<EncodedFile>, BlockError> {
     let s = &t.symbols;
     let mut out = vec![
-        encode(files::SAMPLES, &samples_batch(&t.samples)?, samples_props(config))?,
+        encode(
+            files::SAMPLES,
+            &samples_batch(&t.samples)?,
+            samples_props(config),
+        )?,
         encode(files::PROFILES, &profiles_batch(t)?, profiles_props(config))?,
-        encode(files::SERIES, &series_batch(&t.series)?, series_props(config))?,
+        encode(
+            files::SERIES,
+            &series_batch(&t.series)?,
+            series_props(config),
+        )?,
         encode(
             files::STACKS,
             &stacks_batch(&s.stack_parent, &s.stack_frame)?,
             stacks_props(config),
         )?,
-        encode(files::FRAMES, &frames_batch(&s.frames)?, frames_props(config))?,
+        encode(
+            files::FRAMES,
+            &frames_batch(&s.frames)?,
+            frames_props(config),
+        )?,
     ];
     for &bucket in rollups {
         let rows = rollup_rows(bucket, &t.samples);
-        out.push(encode(bucket.file(), &samples_batch(&rows)?, samples_props(config))?);
+        out.push(encode(
+            bucket.file(),
+            &samples_batch(&rows)?,
+            samples_props(config),
+        )?);
     }
     Ok(out)
 }

@@ -21,13 +21,13 @@
 //! A writer dropped or aborted before [`StreamingBlockWriter::finish`]
 //! leaves no `meta.json`: at most orphan files for garbage collection.
 
+use super::BlockEncoder;
 use super::encode::{
     self, frames_batch, profile_records_batch, samples_batch, series_batch, stacks_batch,
 };
 use super::rollup::RollupAccumulator;
 use super::symbols::StackTables;
 use super::tables::{SampleRow, SeriesRow, summarize};
-use super::BlockEncoder;
 use crate::meta::{BlockMeta, FileMeta};
 use crate::paths::{self, files};
 use crate::reader::{ProfileRecord, SeriesEntry};
@@ -209,9 +209,14 @@ impl BlockEncoder {
         });
         futures::future::try_join_all(puts).await?;
 
-        let sink = |name, schema, props| FileSink::new(&store, &self.tenant, id, name, schema, props);
+        let sink =
+            |name, schema, props| FileSink::new(&store, &self.tenant, id, name, schema, props);
         let samples = sink(files::SAMPLES, schema::samples(), encode::samples_props(c))?;
-        let profiles = sink(files::PROFILES, schema::profiles(), encode::profiles_props(c))?;
+        let profiles = sink(
+            files::PROFILES,
+            schema::profiles(),
+            encode::profiles_props(c),
+        )?;
         let mut rollups = Vec::with_capacity(self.rollups.len());
         for &bucket in &self.rollups {
             let file = sink(bucket.file(), schema::samples(), encode::samples_props(c))?;
@@ -322,7 +327,9 @@ impl StreamingBlockWriter {
 
     async fn flush_samples(&mut self) -> Result<(), BlockError> {
         if !self.sample_buf.is_empty() {
-            self.samples.write(&samples_batch(&self.sample_buf)?).await?;
+            self.samples
+                .write(&samples_batch(&self.sample_buf)?)
+                .await?;
             self.samples_rows += self.sample_buf.len() as u64;
             self.sample_buf.clear();
         }

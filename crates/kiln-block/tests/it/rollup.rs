@@ -85,14 +85,19 @@ fn per_step(scan: &SampleScan, step: i64) -> BTreeMap<(u32, i64), i64> {
     out
 }
 
-async fn check(profiles: Vec<NormalizedProfile>, ranges: Vec<(i64, i64)>) -> Result<(), TestCaseError> {
+async fn check(
+    profiles: Vec<NormalizedProfile>,
+    ranges: Vec<(i64, i64)>,
+) -> Result<(), TestCaseError> {
     let s = &stores()[0];
     let block = BlockEncoder::new("t1", 2)
         .with_rollups(&RollupBucket::ALL)
         .encode(&profiles)
         .unwrap();
     block.upload(s.store.as_ref()).await.unwrap();
-    let reader = BlockReader::open(s.store.clone(), "t1", block.meta.id).await.unwrap();
+    let reader = BlockReader::open(s.store.clone(), "t1", block.meta.id)
+        .await
+        .unwrap();
     let meta = reader.meta().clone();
     prop_assert!(meta.has_rollup(RollupBucket::Minute) && meta.has_rollup(RollupBucket::Hour));
     let index = reader.series().await.unwrap();
@@ -106,9 +111,18 @@ async fn check(profiles: Vec<NormalizedProfile>, ranges: Vec<(i64, i64)>) -> Res
         for &(start, end) in &ranges {
             let raw = reader.aggregate_by_stack(series, start, end).await.unwrap();
             for bucket in RollupBucket::ALL {
-                let got = reader.aggregate_by_stack_rollup(bucket, series, start, end).await;
+                let got = reader
+                    .aggregate_by_stack_rollup(bucket, series, start, end)
+                    .await;
                 match bucket.exact_for(&meta, start, end) {
-                    Some(_) => prop_assert_eq!(got.unwrap(), raw.clone(), "{} [{}, {}]", bucket, start, end),
+                    Some(_) => prop_assert_eq!(
+                        got.unwrap(),
+                        raw.clone(),
+                        "{} [{}, {}]",
+                        bucket,
+                        start,
+                        end
+                    ),
                     None => {
                         let refused = matches!(got, Err(BlockError::RollupUnavailable { .. }));
                         prop_assert!(refused, "{} [{}, {}] answered", bucket, start, end);
@@ -116,7 +130,10 @@ async fn check(profiles: Vec<NormalizedProfile>, ranges: Vec<(i64, i64)>) -> Res
                 }
             }
             if let Some((bucket, lo, hi)) = meta.rollup_for(start, end, 0) {
-                let got = reader.aggregate_by_stack_rollup(bucket, series, start, end).await.unwrap();
+                let got = reader
+                    .aggregate_by_stack_rollup(bucket, series, start, end)
+                    .await
+                    .unwrap();
                 prop_assert_eq!(got, raw.clone());
                 // The scan API with the planner's bucket-start range agrees too.
                 let scan = reader.scan_rollup(bucket, series, lo, hi).await.unwrap();
@@ -125,7 +142,10 @@ async fn check(profiles: Vec<NormalizedProfile>, ranges: Vec<(i64, i64)>) -> Res
             }
         }
         // Per-step points: every step that is a whole number of buckets.
-        let raw = reader.scan_samples(series, i64::MIN, i64::MAX).await.unwrap();
+        let raw = reader
+            .scan_samples(series, i64::MIN, i64::MAX)
+            .await
+            .unwrap();
         for (bucket, step) in [
             (RollupBucket::Minute, MIN),
             (RollupBucket::Minute, 15 * MIN),
@@ -133,8 +153,17 @@ async fn check(profiles: Vec<NormalizedProfile>, ranges: Vec<(i64, i64)>) -> Res
             (RollupBucket::Hour, 2 * HOUR),
         ] {
             prop_assert!(bucket.divides_step(step));
-            let rolled = reader.scan_rollup(bucket, series, i64::MIN, i64::MAX).await.unwrap();
-            prop_assert_eq!(per_step(&rolled, step), per_step(&raw, step), "{} step {}", bucket, step);
+            let rolled = reader
+                .scan_rollup(bucket, series, i64::MIN, i64::MAX)
+                .await
+                .unwrap();
+            prop_assert_eq!(
+                per_step(&rolled, step),
+                per_step(&raw, step),
+                "{} step {}",
+                bucket,
+                step
+            );
         }
     }
     Ok(())
@@ -164,24 +193,47 @@ async fn rollup_rows_are_bucket_starts_without_spans() {
     let labels = series_labels("api", &cpu(), &[]);
     let at = |t: i64, v: i64, span: u64| {
         let mut p = profile(labels.clone(), cpu(), t, frames.clone(), vec![]);
-        p.samples.push(kiln_model::Sample { stack: vec![0, 1], value: v, span_id: span });
+        p.samples.push(kiln_model::Sample {
+            stack: vec![0, 1],
+            value: v,
+            span_id: span,
+        });
         p.profile_id = format!("p{t}");
         p
     };
-    let profiles = vec![at(T0 + 1, 1, 0), at(T0 + 59 * 1_000_000_000, 2, 5), at(T0 + MIN, 4, 0)];
+    let profiles = vec![
+        at(T0 + 1, 1, 0),
+        at(T0 + 59 * 1_000_000_000, 2, 5),
+        at(T0 + MIN, 4, 0),
+    ];
     let s = &stores()[0];
-    let block = BlockEncoder::new("t1", 2).with_rollups(&[RollupBucket::Minute]).encode(&profiles).unwrap();
+    let block = BlockEncoder::new("t1", 2)
+        .with_rollups(&[RollupBucket::Minute])
+        .encode(&profiles)
+        .unwrap();
     block.upload(s.store.as_ref()).await.unwrap();
     let reader = BlockReader::from_meta(s.store.clone(), block.meta.clone()).unwrap();
     assert!(!block.meta.has_rollup(RollupBucket::Hour));
     let all = reader.series().await.unwrap().all();
-    let scan = reader.scan_rollup(RollupBucket::Minute, &all, i64::MIN, i64::MAX).await.unwrap();
-    assert_eq!(per_step(&scan, 1), BTreeMap::from([((0, T0), 3), ((0, T0 + MIN), 4)]));
-    let spans = scan.batches[0].column(4).as_any().downcast_ref::<arrow::array::UInt64Array>().unwrap();
+    let scan = reader
+        .scan_rollup(RollupBucket::Minute, &all, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(
+        per_step(&scan, 1),
+        BTreeMap::from([((0, T0), 3), ((0, T0 + MIN), 4)])
+    );
+    let spans = scan.batches[0]
+        .column(4)
+        .as_any()
+        .downcast_ref::<arrow::array::UInt64Array>()
+        .unwrap();
     assert!(spans.iter().all(|s| s == Some(0)));
     // Meta lists the rollup after the five base files.
     let names: Vec<&str> = block.meta.files.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names[5..], ["rollup_1m.parquet"]);
-    let err = reader.aggregate_by_stack_rollup(RollupBucket::Hour, &all, i64::MIN, i64::MAX).await;
+    let err = reader
+        .aggregate_by_stack_rollup(RollupBucket::Hour, &all, i64::MIN, i64::MAX)
+        .await;
     assert!(matches!(err, Err(BlockError::RollupUnavailable { .. })));
 }

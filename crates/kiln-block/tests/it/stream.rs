@@ -29,7 +29,13 @@ fn corpus() -> Vec<NormalizedProfile> {
             *merged.entry(s.stack).or_insert(0) += s.value;
         }
         let samples = merged.into_iter().map(|(st, v)| sample(&st, v)).collect();
-        let mut p = profile(labels, cpu(), 1_000_000_000_000 + i * 7_000_000_000, frames.clone(), samples);
+        let mut p = profile(
+            labels,
+            cpu(),
+            1_000_000_000_000 + i * 7_000_000_000,
+            frames.clone(),
+            samples,
+        );
         p.profile_id = format!("p{i}");
         out.push(p);
     }
@@ -66,7 +72,11 @@ async fn all_rows(r: &BlockReader, bucket: Option<RollupBucket>) -> Vec<SampleRo
 async fn streamed_block_reads_back_like_the_encoded_one() {
     for s in stores() {
         let corpus = corpus();
-        let small = WriterConfig { row_group_rows: 64, data_page_rows: 16, zstd_level: 3 };
+        let small = WriterConfig {
+            row_group_rows: 64,
+            data_page_rows: 16,
+            zstd_level: 3,
+        };
         let encoded = BlockEncoder::new("t1", 2)
             .with_rollups(&RollupBucket::ALL)
             .with_config(small.clone())
@@ -86,7 +96,11 @@ async fn streamed_block_reads_back_like_the_encoded_one() {
         }
         let (tables, node_to_stack) = builder.finish();
         for (id, node) in nodes.iter().enumerate().skip(1) {
-            assert_eq!(node_to_stack[node.unwrap().0 as usize], id as u32, "ids are deterministic");
+            assert_eq!(
+                node_to_stack[node.unwrap().0 as usize],
+                id as u32,
+                "ids are deterministic"
+            );
         }
 
         let series: Vec<_> = index.iter().map(|(_, e)| e.clone()).collect();
@@ -101,32 +115,60 @@ async fn streamed_block_reads_back_like_the_encoded_one() {
         for chunk in rows.chunks(37) {
             w.push_samples(chunk).await.unwrap();
         }
-        let profiles = source.profiles(&index.all(), i64::MIN, i64::MAX).await.unwrap();
+        let profiles = source
+            .profiles(&index.all(), i64::MIN, i64::MAX)
+            .await
+            .unwrap();
         for chunk in profiles.chunks(11) {
             w.push_profiles(chunk).await.unwrap();
         }
         let meta = w.finish().await.unwrap();
 
         // Commit protocol: meta.json is stored and describes the block.
-        let streamed = BlockReader::open(s.store.clone(), "t1", meta.id).await.unwrap();
+        let streamed = BlockReader::open(s.store.clone(), "t1", meta.id)
+            .await
+            .unwrap();
         assert_eq!(streamed.meta(), &meta);
         assert_eq!(meta.sources, vec![encoded.meta.id]);
-        assert_eq!((meta.min_time_ns, meta.max_time_ns), (encoded.meta.min_time_ns, encoded.meta.max_time_ns));
+        assert_eq!(
+            (meta.min_time_ns, meta.max_time_ns),
+            (encoded.meta.min_time_ns, encoded.meta.max_time_ns)
+        );
         assert_eq!(meta.summary, encoded.meta.summary, "{}", s.name);
-        let names = |m: &kiln_block::BlockMeta| m.files.iter().map(|f| (f.name.clone(), f.rows)).collect::<Vec<_>>();
+        let names = |m: &kiln_block::BlockMeta| {
+            m.files
+                .iter()
+                .map(|f| (f.name.clone(), f.rows))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(names(&meta), names(&encoded.meta));
         for f in &meta.files {
-            let head = s.store.head(&paths::block_file("t1", meta.id, &f.name)).await.unwrap();
+            let head = s
+                .store
+                .head(&paths::block_file("t1", meta.id, &f.name))
+                .await
+                .unwrap();
             assert_eq!(head.size, f.bytes, "{} size", f.name);
-            assert!(f.footer_bytes > 0 && f.footer_bytes < f.bytes, "{} footer", f.name);
+            assert!(
+                f.footer_bytes > 0 && f.footer_bytes < f.bytes,
+                "{} footer",
+                f.name
+            );
         }
 
         // Content: samples, rollups, profiles, series, stacks.
         assert_eq!(all_rows(&streamed, None).await, rows);
         for b in RollupBucket::ALL {
-            assert_eq!(all_rows(&streamed, Some(b)).await, all_rows(&source, Some(b)).await, "{b}");
+            assert_eq!(
+                all_rows(&streamed, Some(b)).await,
+                all_rows(&source, Some(b)).await,
+                "{b}"
+            );
         }
-        let back = streamed.profiles(&index.all(), i64::MIN, i64::MAX).await.unwrap();
+        let back = streamed
+            .profiles(&index.all(), i64::MIN, i64::MAX)
+            .await
+            .unwrap();
         assert_eq!(back, profiles);
         let r2 = streamed.stack_resolver().await.unwrap();
         for id in 0..=resolver.len() as u32 {
@@ -136,14 +178,20 @@ async fn streamed_block_reads_back_like_the_encoded_one() {
         assert!(i2.iter().map(|(_, e)| e).eq(index.iter().map(|(_, e)| e)));
         // Pruned scans work on the streamed files (many row groups and pages).
         let api = i2.postings("service_name", "api").unwrap().clone();
-        let (lo, hi) = (meta.min_time_ns + 500_000_000_000, meta.min_time_ns + 900_000_000_000);
+        let (lo, hi) = (
+            meta.min_time_ns + 500_000_000_000,
+            meta.min_time_ns + 900_000_000_000,
+        );
         assert_eq!(
             streamed.aggregate_by_stack(&api, lo, hi).await.unwrap(),
             source.aggregate_by_stack(&api, lo, hi).await.unwrap()
         );
         let stream = streamed.profiles_stream(&api, lo, hi).await.unwrap();
         let batches: Vec<_> = stream.try_collect().await.unwrap();
-        let got: Vec<ProfileRecord> = batches.iter().flat_map(|b| ProfileRecord::from_batch(b).unwrap()).collect();
+        let got: Vec<ProfileRecord> = batches
+            .iter()
+            .flat_map(|b| ProfileRecord::from_batch(b).unwrap())
+            .collect();
         assert_eq!(got, source.profiles(&api, lo, hi).await.unwrap());
     }
 }
@@ -155,30 +203,57 @@ async fn bad_rows_are_refused_and_nothing_is_committed() {
     let encoded = BlockEncoder::new("t1", 0).encode(&corpus).unwrap();
     encoded.upload(s.store.as_ref()).await.unwrap();
     let source = BlockReader::from_meta(s.store.clone(), encoded.meta.clone()).unwrap();
-    let series: Vec<_> = source.series().await.unwrap().iter().map(|(_, e)| e.clone()).collect();
-    let row = |series_id, time_ns, stack_id| SampleRow { series_id, time_ns, stack_id, span_id: 0, value: 1 };
+    let series: Vec<_> = source
+        .series()
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, e)| e.clone())
+        .collect();
+    let row = |series_id, time_ns, stack_id| SampleRow {
+        series_id,
+        time_ns,
+        stack_id,
+        span_id: 0,
+        value: 1,
+    };
 
     let start = |series: Vec<_>| {
         let store: Arc<dyn ObjectStore> = s.store.clone();
         async move {
             let mut b = StackTableBuilder::new();
             b.intern_stack([&kiln_model::Frame::named("a")]);
-            BlockEncoder::new("t1", 1).stream(store, series, &b.finish().0).await
+            BlockEncoder::new("t1", 1)
+                .stream(store, series, &b.finish().0)
+                .await
         }
     };
     let mut w = start(series.clone()).await.unwrap();
     w.push_samples(&[row(0, 5, 1)]).await.unwrap();
-    for bad in [row(0, 5, 1), row(0, 4, 1), row(u32::MAX, 9, 1), row(1, 9, 2)] {
+    for bad in [
+        row(0, 5, 1),
+        row(0, 4, 1),
+        row(u32::MAX, 9, 1),
+        row(1, 9, 2),
+    ] {
         let err = w.push_samples(&[bad]).await.unwrap_err();
         assert!(matches!(err, BlockError::InvalidRow(_)), "{bad:?}: {err}");
     }
     let id = w.id();
     // No profile rows: an empty block is refused and never committed.
     assert!(matches!(w.finish().await, Err(BlockError::Empty)));
-    assert!(s.store.head(&paths::block_file("t1", id, files::META)).await.is_err());
+    assert!(
+        s.store
+            .head(&paths::block_file("t1", id, files::META))
+            .await
+            .is_err()
+    );
 
     // Series must be sorted and unique.
     let mut reversed = series.clone();
     reversed.reverse();
-    assert!(matches!(start(reversed).await, Err(BlockError::InvalidRow(_))));
+    assert!(matches!(
+        start(reversed).await,
+        Err(BlockError::InvalidRow(_))
+    ));
 }

@@ -89,9 +89,9 @@ pub(crate) async fn prepare<'a>(
     for input in &inputs {
         let index = input.reader.series().await?;
         for id in &input.series {
-            let entry = index
-                .get(id)
-                .ok_or_else(|| CompactorError::inconsistent(format!("series id {id} out of range")))?;
+            let entry = index.get(id).ok_or_else(|| {
+                CompactorError::inconsistent(format!("series id {id} out of range"))
+            })?;
             match union.get(&entry.labels) {
                 Some(seen) if seen.profile_type != entry.profile_type => {
                     return Err(CompactorError::inconsistent(format!(

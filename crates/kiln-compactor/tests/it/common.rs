@@ -86,9 +86,11 @@ pub const SERVICES: [&str; 3] = ["api", "db", "web"];
 
 fn frame_pool() -> Vec<Frame> {
     let mut out = Vec::new();
-    for (i, f) in ["main", "serve", "handle", "parse", "alloc", "gc", "io", "lock"]
-        .into_iter()
-        .enumerate()
+    for (i, f) in [
+        "main", "serve", "handle", "parse", "alloc", "gc", "io", "lock",
+    ]
+    .into_iter()
+    .enumerate()
     {
         out.push(Frame {
             function: f.to_string(),
@@ -133,10 +135,24 @@ pub fn random_profile(rng: &mut Rng, time_ns: i64, id: usize) -> NormalizedProfi
     for _ in 0..rng.range(0, 7) {
         let depth = rng.range(0, 5) as usize;
         let stack: Vec<u32> = (0..depth)
-            .map(|d| position(if d == 0 { 0 } else { rng.below(pool.len() as u64) as usize }))
+            .map(|d| {
+                position(if d == 0 {
+                    0
+                } else {
+                    rng.below(pool.len() as u64) as usize
+                })
+            })
             .collect();
-        let span = if rng.chance(10) { rng.range(1, 3) as u64 } else { 0 };
-        let value = if rng.chance(5) { -rng.range(1, 50) } else { rng.range(1, 100) * 10 };
+        let span = if rng.chance(10) {
+            rng.range(1, 3) as u64
+        } else {
+            0
+        };
+        let value = if rng.chance(5) {
+            -rng.range(1, 50)
+        } else {
+            rng.range(1, 100) * 10
+        };
         *merged.entry((stack, span)).or_default() += value;
     }
     let samples = merged

@@ -18,7 +18,13 @@ async fn queries_during_compaction_keep_their_answers() {
     let mut profiles = Vec::new();
     for i in 0..120i64 {
         let batch: Vec<_> = (0..3)
-            .map(|k| random_profile(&mut rng, T0 + i * 30 * SEC + k * 7 * SEC, (i * 3 + k) as usize))
+            .map(|k| {
+                random_profile(
+                    &mut rng,
+                    T0 + i * 30 * SEC + k * 7 * SEC,
+                    (i * 3 + k) as usize,
+                )
+            })
             .collect();
         h.write_l0("t", &batch).await;
         profiles.extend(batch);
@@ -26,7 +32,10 @@ async fn queries_during_compaction_keep_their_answers() {
     let queries = [
         Query::all(i64::MIN, i64::MAX, MIN),
         Query::all(T0 + 17 * MIN, T0 + 43 * MIN, 10 * SEC),
-        Query { use_rollups: true, ..Query::all(T0, T0 + HOUR - 1, HOUR) },
+        Query {
+            use_rollups: true,
+            ..Query::all(T0, T0 + HOUR - 1, HOUR)
+        },
     ];
     let wants: Vec<_> = queries.iter().map(|q| expected(&profiles, q)).collect();
 
@@ -41,7 +50,11 @@ async fn queries_during_compaction_keep_their_answers() {
             while !stop.load(Ordering::SeqCst) {
                 let q = &queries[i % queries.len()];
                 let got = query(&h.store, &h.metastore, "t", q).await.unwrap();
-                assert!(got == wants[i % queries.len()], "{q:?}:\n{}", got.diff(&wants[i % queries.len()]));
+                assert!(
+                    got == wants[i % queries.len()],
+                    "{q:?}:\n{}",
+                    got.diff(&wants[i % queries.len()])
+                );
                 answered.fetch_add(1, Ordering::SeqCst);
                 i += 1;
             }

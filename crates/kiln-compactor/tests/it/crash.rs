@@ -90,13 +90,20 @@ async fn crash_at(point: Failpoint, skip: u32) {
     }
     h.compactor.failpoints().arm(point, skip);
     let err = h.compactor.run_once().await.expect_err("failpoint reached");
-    assert!(matches!(err, CompactorError::Failpoint(p) if p == point), "{point:?}: {err}");
+    assert!(
+        matches!(err, CompactorError::Failpoint(p) if p == point),
+        "{point:?}: {err}"
+    );
 
     // The moment of the crash: queries see a consistent state.
     let retention_done = point != Failpoint::RetentionBeforeDelete;
-    model.check(&h, &mut rng, &cutoffs(&h), retention_done).await;
+    model
+        .check(&h, &mut rng, &cutoffs(&h), retention_done)
+        .await;
     h.restart().await;
-    model.check(&h, &mut rng, &cutoffs(&h), retention_done).await;
+    model
+        .check(&h, &mut rng, &cutoffs(&h), retention_done)
+        .await;
     recover_and_verify(&h, &mut model, &mut rng).await;
 }
 
@@ -116,7 +123,9 @@ async fn a_crash_at_any_failpoint_loses_and_duplicates_nothing() {
 
 #[tokio::test]
 async fn failing_storage_fails_jobs_without_harm() {
-    let flaky = Arc::new(FlakyStore::new(Arc::new(object_store::memory::InMemory::new())));
+    let flaky = Arc::new(FlakyStore::new(Arc::new(
+        object_store::memory::InMemory::new(),
+    )));
     let store: Arc<dyn ObjectStore> = flaky.clone();
     let mut h = Harness::with_store(store, config()).await;
     let mut model = setup(&h, 5).await;
@@ -143,7 +152,10 @@ async fn failing_storage_fails_jobs_without_harm() {
     let report = h.compactor.run_once().await.unwrap();
     failing.await.unwrap();
     flaky.set_fail_writes(false);
-    assert!(report.jobs_failed > 0 || !report.errors.is_empty(), "{report:?}");
+    assert!(
+        report.jobs_failed > 0 || !report.errors.is_empty(),
+        "{report:?}"
+    );
     model.check(&h, &mut rng, &cutoffs(&h), false).await;
 
     h.restart().await;

@@ -29,12 +29,18 @@ async fn orphans_are_collected_after_both_grace_periods() {
     // registered block at all.
     let half = ulid_at(h.now());
     h.store
-        .put(&paths::block_file("lost", half, files::SAMPLES), PutPayload::from_static(b"x"))
+        .put(
+            &paths::block_file("lost", half, files::SAMPLES),
+            PutPayload::from_static(b"x"),
+        )
         .await
         .unwrap();
     // Not a block folder: ignored.
     h.store
-        .put(&paths::tenant_blocks("t").join("not-a-ulid").join("x"), PutPayload::from_static(b"x"))
+        .put(
+            &paths::tenant_blocks("t").join("not-a-ulid").join("x"),
+            PutPayload::from_static(b"x"),
+        )
         .await
         .unwrap();
 
@@ -51,7 +57,10 @@ async fn orphans_are_collected_after_both_grace_periods() {
     young.upload(h.store.as_ref()).await.unwrap();
     let mut report = h.run().await;
     report.orphans.sort();
-    let mut want = vec![("lost".to_string(), half), ("t".to_string(), unregistered.meta.id)];
+    let mut want = vec![
+        ("lost".to_string(), half),
+        ("t".to_string(), unregistered.meta.id),
+    ];
     want.sort();
     assert_eq!(report.orphans, want);
     assert_eq!(h.markers("t").await + h.markers("lost").await, 2);
@@ -93,7 +102,10 @@ async fn a_marker_never_deletes_a_registered_block() {
     // Also an unreadable marker: replaced by a fresh one, nothing deleted.
     let ghost = ulid_at(h.now());
     h.store
-        .put(&kiln_compactor::marker_path("t", ghost), PutPayload::from_static(b"{"))
+        .put(
+            &kiln_compactor::marker_path("t", ghost),
+            PutPayload::from_static(b"{"),
+        )
         .await
         .unwrap();
     h.advance(h.config.deletion_grace.as_nanos() as i64 * 2);
@@ -105,6 +117,9 @@ async fn a_marker_never_deletes_a_registered_block() {
     assert_eq!(report.blocks_deleted, 0);
     h.advance(h.config.deletion_grace.as_nanos() as i64);
     let report = compactor.run_once().await.unwrap();
-    assert_eq!(report.blocks_deleted, 1, "the ghost's fresh marker is processed");
+    assert_eq!(
+        report.blocks_deleted, 1,
+        "the ghost's fresh marker is processed"
+    );
     assert_eq!(h.block_dirs("t").await, [block.id]);
 }

@@ -30,9 +30,9 @@ fn config() -> kiln_compactor::CompactorConfig {
 fn block_times(rng: &mut Rng, now: i64, tenant: &str) -> Vec<i64> {
     let n = rng.range(1, 6);
     let spread = match rng.below(100) {
-        0..=64 => 20 * SEC,   // a normal flush: recent profiles
-        65..=84 => 3 * MIN,   // straddles level-1 windows
-        85..=94 => 50 * MIN,  // late data for windows already compacted
+        0..=64 => 20 * SEC,  // a normal flush: recent profiles
+        65..=84 => 3 * MIN,  // straddles level-1 windows
+        85..=94 => 50 * MIN, // late data for windows already compacted
         // A replay spanning hours (the retained tenant, like the ingester's
         // reject_older_than, never gets data older than half its retention).
         _ if tenant == RETAINED => 59 * MIN,
@@ -46,7 +46,11 @@ async fn run_and_record(h: &Harness, model: &mut Model, cutoffs: &mut BTreeMap<S
     cutoffs.insert(RETAINED.into(), h.now() - RETENTION);
     let mut reported = report.expired.clone();
     reported.sort();
-    assert_eq!(model.reconcile(h, cutoffs).await, reported, "expired blocks");
+    assert_eq!(
+        model.reconcile(h, cutoffs).await,
+        reported,
+        "expired blocks"
+    );
 }
 
 async fn simulate(seed: u64, store: Arc<dyn ObjectStore>, steps: usize) {
@@ -88,15 +92,27 @@ async fn simulate(seed: u64, store: Arc<dyn ObjectStore>, steps: usize) {
     let top = h.config.level_windows.len() as u32;
     for tenant in ["a", RETAINED] {
         let listed = h.blocks(tenant).await;
-        assert!(listed.iter().all(|b| b.level == top), "{tenant}: {listed:?}");
+        assert!(
+            listed.iter().all(|b| b.level == top),
+            "{tenant}: {listed:?}"
+        );
         // Every folder in the store is a registered block; no marker left.
         let mut ids: Vec<_> = listed.iter().map(|b| b.id).collect();
         ids.sort();
-        assert_eq!(h.block_dirs(tenant).await, ids, "{tenant}: leftover objects");
+        assert_eq!(
+            h.block_dirs(tenant).await,
+            ids,
+            "{tenant}: leftover objects"
+        );
         assert_eq!(h.markers(tenant).await, 0, "{tenant}: leftover markers");
     }
     // The retained tenant kept exactly what is not wholly older than the cutoff.
-    assert!(h.blocks(RETAINED).await.iter().all(|b| b.max_time_ns >= cutoffs[RETAINED]));
+    assert!(
+        h.blocks(RETAINED)
+            .await
+            .iter()
+            .all(|b| b.max_time_ns >= cutoffs[RETAINED])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,25 +20,54 @@ async fn straddling_blocks_split_into_windows_and_levels_climb() {
             ],
         )
         .await;
-    let second = h.write_l0("t", &[random_profile(&mut rng, T0 + 70 * SEC, 4)]).await;
+    let second = h
+        .write_l0("t", &[random_profile(&mut rng, T0 + 70 * SEC, 4)])
+        .await;
 
     // The spanning block waits for its last window (2:00–3:00, closing at
     // 3:00 + 10 s settle); the other block's window is closed already.
     h.clock.set(T0 + 3 * MIN + 9 * SEC);
     let report = h.run().await;
-    assert_eq!((report.jobs_run, report.blocks_compacted, report.blocks_written), (1, 1, 1));
-    assert_eq!(h.blocks("t").await.iter().filter(|b| b.level == 0).count(), 1);
+    assert_eq!(
+        (
+            report.jobs_run,
+            report.blocks_compacted,
+            report.blocks_written
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        h.blocks("t").await.iter().filter(|b| b.level == 0).count(),
+        1
+    );
     h.clock.set(T0 + 3 * MIN + 10 * SEC);
     let report = h.run().await;
-    assert_eq!((report.jobs_run, report.blocks_compacted, report.blocks_written), (1, 1, 3));
+    assert_eq!(
+        (
+            report.jobs_run,
+            report.blocks_compacted,
+            report.blocks_written
+        ),
+        (1, 1, 3)
+    );
     let l1 = h.blocks("t").await;
     assert_eq!(l1.len(), 4);
-    assert!(l1.iter().all(|b| b.level == 1 && b.min_time_ns / MIN == b.max_time_ns / MIN));
+    assert!(
+        l1.iter()
+            .all(|b| b.level == 1 && b.min_time_ns / MIN == b.max_time_ns / MIN)
+    );
     let split: Vec<_> = l1.iter().filter(|b| b.sources == [spanning.id]).collect();
-    assert_eq!(split.len(), 3, "one output per window of the spanning block");
+    assert_eq!(
+        split.len(),
+        3,
+        "one output per window of the spanning block"
+    );
     assert!(l1.iter().any(|b| b.sources == [second.id]));
     for b in &l1 {
-        assert!(!b.has_rollup(RollupBucket::Minute), "no rollups below level 2");
+        assert!(
+            !b.has_rollup(RollupBucket::Minute),
+            "no rollups below level 2"
+        );
     }
 
     // Ten minutes later: one level-2 block with rollups; after the hour, level 3.
@@ -77,12 +106,19 @@ async fn symbols_are_stored_once_per_output_block() {
     assert_eq!(distinct.len(), frames.len());
     let mut paths = std::collections::BTreeSet::new();
     for id in 1..=resolver.len() as u32 {
-        assert!(paths.insert(resolver.resolve(id).unwrap()), "stack {id} stored twice");
+        assert!(
+            paths.insert(resolver.resolve(id).unwrap()),
+            "stack {id} stored twice"
+        );
     }
     // Every distinct input frame used by a sample is there, nothing more.
     let used: std::collections::BTreeSet<_> = profiles
         .iter()
-        .flat_map(|p| p.samples.iter().flat_map(move |s| s.stack.iter().map(move |&i| &p.frames[i as usize])))
+        .flat_map(|p| {
+            p.samples
+                .iter()
+                .flat_map(move |s| s.stack.iter().map(move |&i| &p.frames[i as usize]))
+        })
         .collect();
     assert_eq!(used.len(), frames.len());
 }

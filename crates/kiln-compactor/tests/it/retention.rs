@@ -24,10 +24,20 @@ async fn expired_blocks_leave_the_metastore_then_the_store_after_the_grace() {
     let mut rng = Rng::new(1);
     let old = h.write_l0("t", &[random_profile(&mut rng, T0, 1)]).await;
     let straddling = h
-        .write_l0("t", &[random_profile(&mut rng, T0 + 10 * MIN, 2), random_profile(&mut rng, T0 + 70 * MIN, 3)])
+        .write_l0(
+            "t",
+            &[
+                random_profile(&mut rng, T0 + 10 * MIN, 2),
+                random_profile(&mut rng, T0 + 70 * MIN, 3),
+            ],
+        )
         .await;
-    let recent = h.write_l0("t", &[random_profile(&mut rng, T0 + 80 * MIN, 4)]).await;
-    let kept = h.write_l0("forever", &[random_profile(&mut rng, T0, 5)]).await;
+    let recent = h
+        .write_l0("t", &[random_profile(&mut rng, T0 + 80 * MIN, 4)])
+        .await;
+    let kept = h
+        .write_l0("forever", &[random_profile(&mut rng, T0, 5)])
+        .await;
 
     // Cutoff T0 + 60m: `old` is wholly older; `straddling` is not.
     h.clock.set(T0 + 2 * HOUR);
@@ -35,11 +45,20 @@ async fn expired_blocks_leave_the_metastore_then_the_store_after_the_grace() {
     assert_eq!(report.expired, [("t".to_string(), old.id)]);
     let ids: Vec<_> = h.blocks("t").await.iter().map(|b| b.id).collect();
     assert_eq!(ids, [straddling.id, recent.id]);
-    assert_eq!(h.blocks("forever").await.len(), 1, "period 0 keeps data forever");
+    assert_eq!(
+        h.blocks("forever").await.len(),
+        1,
+        "period 0 keeps data forever"
+    );
     // The objects stay for the grace period: a query that listed `old` finishes.
-    let reader = BlockReader::open(h.store.clone(), "t", old.id).await.unwrap();
+    let reader = BlockReader::open(h.store.clone(), "t", old.id)
+        .await
+        .unwrap();
     let all = reader.series().await.unwrap().all();
-    reader.aggregate_by_stack(&all, i64::MIN, i64::MAX).await.unwrap();
+    reader
+        .aggregate_by_stack(&all, i64::MIN, i64::MAX)
+        .await
+        .unwrap();
     assert_eq!(h.markers("t").await, 1);
 
     h.advance(h.config.deletion_grace.as_nanos() as i64 - SEC);
@@ -48,7 +67,10 @@ async fn expired_blocks_leave_the_metastore_then_the_store_after_the_grace() {
     h.advance(SEC);
     let report = h.run().await;
     assert_eq!(report.blocks_deleted, 1);
-    assert_eq!(report.objects_deleted, 6, "five Parquet files and meta.json");
+    assert_eq!(
+        report.objects_deleted, 6,
+        "five Parquet files and meta.json"
+    );
     assert!(!h.block_dirs("t").await.contains(&old.id));
     assert_eq!(h.markers("t").await, 0);
 

@@ -213,7 +213,11 @@ fn cpu_samples_become_process_cpu_nanoseconds() {
     let bar_stack = dict.stack(&["bar", "main"]);
     let profile = cpu_profile(
         &mut dict,
-        vec![sample(foo_stack, &[2]), sample(bar_stack, &[1, 1]), sample(foo_stack, &[3])],
+        vec![
+            sample(foo_stack, &[2]),
+            sample(bar_stack, &[1, 1]),
+            sample(foo_stack, &[3]),
+        ],
     );
     let req = request(
         dict,

@@ -59,7 +59,10 @@ impl CompactorConfig {
         let mut previous: Option<Duration> = None;
         for w in &self.level_windows.0 {
             if w.is_zero() {
-                return Some(("compactor.level_windows", "a window must be greater than 0s".into()));
+                return Some((
+                    "compactor.level_windows",
+                    "a window must be greater than 0s".into(),
+                ));
             }
             if let Some(p) = previous
                 && (*w <= p || w.as_nanos() % p.as_nanos() != 0)
@@ -149,9 +152,7 @@ impl Serialize for RetentionOverride {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             RetentionOverride::Inherit => serializer.serialize_str(INHERIT),
-            RetentionOverride::Period(d) => {
-                serializer.collect_str(&humantime::format_duration(*d))
-            }
+            RetentionOverride::Period(d) => serializer.collect_str(&humantime::format_duration(*d)),
         }
     }
 }
@@ -164,6 +165,8 @@ impl<'de> Deserialize<'de> for RetentionOverride {
         }
         humantime::parse_duration(s.trim())
             .map(RetentionOverride::Period)
-            .map_err(|e| serde::de::Error::custom(format!("expected \"inherit\" or a duration: {e}")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!("expected \"inherit\" or a duration: {e}"))
+            })
     }
 }

@@ -308,7 +308,10 @@ fn compactor_section_and_per_tenant_retention() {
         LevelWindows(vec![Duration::from_secs(300), Duration::from_secs(3600)])
     );
     assert_eq!(c.compactor.deletion_grace, Duration::from_secs(60));
-    assert_eq!(KilnConfig::default().compactor.level_windows.to_string(), "10m,2h,1day");
+    assert_eq!(
+        KilnConfig::default().compactor.level_windows.to_string(),
+        "10m,2h,1day"
+    );
 
     // Environment variables reach both, as strings.
     let c = KilnConfig::from_sources(ConfigSources {
@@ -331,6 +334,9 @@ fn compactor_section_and_per_tenant_retention() {
         "[overrides.t]\nretention_period = \"later\"\n",
     ] {
         let err = KilnConfig::from_toml_str(bad).unwrap_err().to_string();
-        assert!(err.contains("compactor.") || err.contains("retention_period"), "{err}");
+        assert!(
+            err.contains("compactor.") || err.contains("retention_period"),
+            "{err}"
+        );
     }
 }

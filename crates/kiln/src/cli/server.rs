@@ -65,7 +65,11 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // The compactor role: merges, rollups, retention and garbage collection
     // on its own thread (see server/compactor.rs).
     let compactor = if config.target.runs(kiln_server::config::Role::Compactor) {
-        Some(compactor::CompactorThread::start(&config, store.clone(), metastore.clone())?)
+        Some(compactor::CompactorThread::start(
+            &config,
+            store.clone(),
+            metastore.clone(),
+        )?)
     } else {
         None
     };

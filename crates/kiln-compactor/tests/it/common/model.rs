@@ -74,7 +74,11 @@ impl Model {
                     }
                     continue;
                 }
-                assert!(m.level > 0 && !m.sources.is_empty(), "unknown level-0 block {}", m.id);
+                assert!(
+                    m.level > 0 && !m.sources.is_empty(),
+                    "unknown level-0 block {}",
+                    m.id
+                );
                 let mut content = Vec::new();
                 for s in &m.sources {
                     for &p in &t.contents[s] {
@@ -88,7 +92,12 @@ impl Model {
                 content.sort_unstable();
                 let before = content.len();
                 content.dedup();
-                assert_eq!(before, content.len(), "block {} holds a profile twice", m.id);
+                assert_eq!(
+                    before,
+                    content.len(),
+                    "block {} holds a profile twice",
+                    m.id
+                );
                 t.contents.insert(m.id, content);
             }
         }
@@ -98,7 +107,11 @@ impl Model {
     /// blocks that left the listing without being an ancestor of a listed
     /// block were removed by retention. Their profiles are gone, and each
     /// was older than the tenant's cutoff. Returns the expired blocks.
-    pub async fn reconcile(&mut self, h: &Harness, cutoffs: &BTreeMap<String, i64>) -> Vec<(String, Ulid)> {
+    pub async fn reconcile(
+        &mut self,
+        h: &Harness,
+        cutoffs: &BTreeMap<String, i64>,
+    ) -> Vec<(String, Ulid)> {
         let mut expired = Vec::new();
         let tenants: Vec<String> = self.tenants.keys().cloned().collect();
         for tenant in tenants {
@@ -174,21 +187,37 @@ impl Model {
                     if let Some(other) = seen.insert(p, b.id) {
                         panic!("profile {p} is in blocks {other} and {} at once", b.id);
                     }
-                    assert!(!t.removed.contains(&p), "expired profile {p} still listed in {}", b.id);
+                    assert!(
+                        !t.removed.contains(&p),
+                        "expired profile {p} still listed in {}",
+                        b.id
+                    );
                 }
             }
             let visible = t.profiles.len() - t.removed.len();
-            assert_eq!(seen.len(), visible, "{tenant}: profiles missing from the listed blocks");
+            assert_eq!(
+                seen.len(),
+                visible,
+                "{tenant}: profiles missing from the listed blocks"
+            );
 
             // Structure: compacted blocks lie in one window of their level;
             // retention left nothing wholly older than the cutoff.
             for b in &listed {
                 if b.level > 0 {
                     let w = h.config.level_windows[b.level as usize - 1].as_nanos() as i64;
-                    assert_eq!(b.min_time_ns.div_euclid(w), b.max_time_ns.div_euclid(w), "{b:?}");
+                    assert_eq!(
+                        b.min_time_ns.div_euclid(w),
+                        b.max_time_ns.div_euclid(w),
+                        "{b:?}"
+                    );
                 }
                 if let Some(&cutoff) = cutoffs.get(&tenant).filter(|_| retention_done) {
-                    assert!(b.max_time_ns >= cutoff, "block {} wholly older than {cutoff}", b.id);
+                    assert!(
+                        b.max_time_ns >= cutoff,
+                        "block {} wholly older than {cutoff}",
+                        b.id
+                    );
                 }
             }
 
@@ -197,20 +226,37 @@ impl Model {
             for _ in 0..2 {
                 let start = super::T0 + rng.range(-super::HOUR, 6 * super::HOUR);
                 let len = rng.range(1, 4 * super::HOUR);
-                let mut q = Query::all(start, start + len, [super::MIN, 10 * super::SEC, super::HOUR][rng.below(3) as usize]);
+                let mut q = Query::all(
+                    start,
+                    start + len,
+                    [super::MIN, 10 * super::SEC, super::HOUR][rng.below(3) as usize],
+                );
                 if rng.chance(50) {
-                    q.matcher = Some(("service_name".into(), super::SERVICES[rng.below(3) as usize].into()));
+                    q.matcher = Some((
+                        "service_name".into(),
+                        super::SERVICES[rng.below(3) as usize].into(),
+                    ));
                 }
                 queries.push(q);
             }
             // Hour-aligned ranges, answered from rollups where blocks have them.
             let h0 = super::T0 + rng.range(0, 4) * super::HOUR;
-            queries.push(Query { use_rollups: true, ..Query::all(h0, h0 + 2 * super::HOUR - 1, super::HOUR) });
-            queries.push(Query { use_rollups: true, ..Query::all(i64::MIN, i64::MAX, super::HOUR) });
+            queries.push(Query {
+                use_rollups: true,
+                ..Query::all(h0, h0 + 2 * super::HOUR - 1, super::HOUR)
+            });
+            queries.push(Query {
+                use_rollups: true,
+                ..Query::all(i64::MIN, i64::MAX, super::HOUR)
+            });
             for q in queries {
                 let want = expected(self.visible(&tenant), &q);
                 let got: Answer = query(&h.store, &h.metastore, &tenant, &q).await.unwrap();
-                assert!(got == want, "{tenant}: answer differs for {q:?}:\n{}", got.diff(&want));
+                assert!(
+                    got == want,
+                    "{tenant}: answer differs for {q:?}:\n{}",
+                    got.diff(&want)
+                );
             }
         }
     }

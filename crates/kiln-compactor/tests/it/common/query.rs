@@ -3,7 +3,7 @@
 //! answer computed by brute force from raw profiles.
 
 use arrow::array::{Int64Array, UInt32Array};
-use kiln_block::{BlockReader, BlockError};
+use kiln_block::{BlockError, BlockReader};
 use kiln_meta::Metastore;
 use kiln_model::{Labels, NormalizedProfile};
 use object_store::ObjectStore;
@@ -74,15 +74,34 @@ impl Answer {
             let keys: BTreeSet<&K> = got.keys().chain(want.keys()).collect();
             for k in keys {
                 if got.get(k) != want.get(k) {
-                    out.push(format!("{name}[{k:?}]: got {:?}, want {:?}", got.get(k), want.get(k)));
+                    out.push(format!(
+                        "{name}[{k:?}]: got {:?}, want {:?}",
+                        got.get(k),
+                        want.get(k)
+                    ));
                 }
             }
         }
         let mut out = Vec::new();
-        map("self", &self.self_by_function, &want.self_by_function, &mut out);
-        map("total", &self.total_by_function, &want.total_by_function, &mut out);
+        map(
+            "self",
+            &self.self_by_function,
+            &want.self_by_function,
+            &mut out,
+        );
+        map(
+            "total",
+            &self.total_by_function,
+            &want.total_by_function,
+            &mut out,
+        );
         map("points", &self.points, &want.points, &mut out);
-        map("profile_points", &self.profile_points, &want.profile_points, &mut out);
+        map(
+            "profile_points",
+            &self.profile_points,
+            &want.profile_points,
+            &mut out,
+        );
         for l in self.labels.symmetric_difference(&want.labels) {
             out.push(format!("label {l:?} only on one side"));
         }
@@ -109,7 +128,10 @@ impl Answer {
 }
 
 /// The answer from raw profiles.
-pub fn expected<'a>(profiles: impl IntoIterator<Item = &'a NormalizedProfile>, q: &Query) -> Answer {
+pub fn expected<'a>(
+    profiles: impl IntoIterator<Item = &'a NormalizedProfile>,
+    q: &Query,
+) -> Answer {
     let mut a = Answer::default();
     for p in profiles {
         if !q.selects(&p.labels) || p.time_nanos < q.start_ns || p.time_nanos > q.end_ns {
@@ -125,7 +147,10 @@ pub fn expected<'a>(profiles: impl IntoIterator<Item = &'a NormalizedProfile>, q
             a.add_stack(&names, s.value);
             *a.points.entry((p.labels.clone(), step)).or_default() += s.value;
         }
-        let e = a.profile_points.entry((p.labels.clone(), step)).or_default();
+        let e = a
+            .profile_points
+            .entry((p.labels.clone(), step))
+            .or_default();
         e.0 += p.total();
         e.1 += 1;
         a.labels
@@ -163,7 +188,11 @@ pub async fn query(
                     .aggregate_by_stack_rollup(bucket, &series, q.start_ns, q.end_ns)
                     .await?
             }
-            None => reader.aggregate_by_stack(&series, q.start_ns, q.end_ns).await?,
+            None => {
+                reader
+                    .aggregate_by_stack(&series, q.start_ns, q.end_ns)
+                    .await?
+            }
         };
         for (stack, value) in totals {
             a.add_stack(&resolver.function_names(stack)?, value);
@@ -177,7 +206,9 @@ pub async fn query(
             let values = b.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
             for i in 0..b.num_rows() {
                 let labels = index.labels(ids.value(i)).unwrap().clone();
-                *a.points.entry((labels, q.step(times.value(i)))).or_default() += values.value(i);
+                *a.points
+                    .entry((labels, q.step(times.value(i))))
+                    .or_default() += values.value(i);
             }
         }
 
