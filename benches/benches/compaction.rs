@@ -374,10 +374,17 @@ async fn run(hours: i64, services: usize) {
     }
     clock.set(START + seconds * SEC + 2 * 60 * SEC);
     for (level, windows) in phases {
-        let config = CompactorConfig {
+        let mut config = CompactorConfig {
             level_windows: windows,
             ..CompactorConfig::default()
         };
+        // Layout experiments: KILN_BENCH_ZSTD, KILN_BENCH_STACK_IDS=delta, KILN_BENCH_DICT_BYTES.
+        config.writer.zstd_level = env("KILN_BENCH_ZSTD", config.writer.zstd_level as usize) as i32;
+        config.writer.dictionary_page_bytes =
+            env("KILN_BENCH_DICT_BYTES", config.writer.dictionary_page_bytes);
+        if std::env::var("KILN_BENCH_STACK_IDS").is_ok_and(|v| v == "delta") {
+            config.writer.stack_ids = kiln_block::StackIdEncoding::Delta;
+        }
         let compactor =
             Compactor::new(config, store.clone(), metastore.clone(), clock.clone()).unwrap();
         let before = all(metastore.clone()).await;

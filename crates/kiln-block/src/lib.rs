@@ -35,6 +35,6 @@ pub use reader::{
 };
 pub use rollup::RollupBucket;
 pub use writer::{
-    BlockEncoder, EncodedBlock, EncodedFile, SampleRow, StackNode, StackTableBuilder, StackTables,
-    StreamingBlockWriter, WriterConfig, write_block,
+    BlockEncoder, EncodedBlock, EncodedFile, SampleRow, StackIdEncoding, StackNode,
+    StackTableBuilder, StackTables, StreamingBlockWriter, WriterConfig, write_block,
 };

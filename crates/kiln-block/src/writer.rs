@@ -42,6 +42,28 @@ pub struct WriterConfig {
     pub data_page_rows: usize,
     /// zstd level for every column.
     pub zstd_level: i32,
+    /// Encoding of the `stack_id` column of samples and rollups.
+    pub stack_ids: StackIdEncoding,
+    /// Largest dictionary page of a column chunk before the writer falls
+    /// back to plain encoding for the rest of it. Compacted blocks raise it
+    /// so that `profile_id` and `value` stay dictionary-encoded.
+    pub dictionary_page_bytes: usize,
+    /// Streamed files ([`StreamingBlockWriter`]) are buffered up to this many
+    /// bytes, then uploaded in parts of this size (multipart upload); it
+    /// bounds the writer's upload memory (S3 needs at least 5 MiB).
+    pub upload_part_bytes: usize,
+}
+
+/// How `stack_id` is encoded (a compatible choice: readers handle both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StackIdEncoding {
+    /// `DELTA_BINARY_PACKED`: compact for small blocks.
+    #[default]
+    Delta,
+    /// `PLAIN` (then zstd): in a big sorted block the stack lists of
+    /// consecutive profiles of a series repeat, which zstd matches far
+    /// better on plain integers than on bit-packed deltas.
+    Plain,
 }
 
 impl Default for WriterConfig {
@@ -50,6 +72,23 @@ impl Default for WriterConfig {
             row_group_rows: 1 << 20,
             data_page_rows: 8192,
             zstd_level: 3,
+            stack_ids: StackIdEncoding::Delta,
+            dictionary_page_bytes: 1 << 20,
+            upload_part_bytes: 8 << 20,
+        }
+    }
+}
+
+impl WriterConfig {
+    /// The layout of compacted blocks: bigger dictionaries, plain stack ids
+    /// and a higher zstd level, trading encode time (paid once, by the
+    /// compactor) for size (see docs/benchmarks.md).
+    pub fn compacted() -> Self {
+        Self {
+            zstd_level: 6,
+            stack_ids: StackIdEncoding::Plain,
+            dictionary_page_bytes: 8 << 20,
+            ..Self::default()
         }
     }
 }

@@ -219,55 +219,65 @@ impl Compactor {
     }
 
     /// Runs every eligible job of `tenant`, level by level (outputs of one
-    /// level can be merged one level up in the same run).
+    /// level can be merged one level up in the same run), then folds
+    /// top-level blocks that share a window.
     async fn compact_tenant(
         &self,
         tenant: &str,
         report: &mut RunReport,
     ) -> Result<(), CompactorError> {
         let settle = nanos(self.config.settle_delay);
-        for level in 0..self.config.compacted_levels() {
-            let window = self
-                .config
-                .window_ns(level)
-                .expect("level below compacted_levels");
+        let top = self.config.compacted_levels();
+        for level in 0..=top {
             let blocks = self
                 .metastore
                 .list_blocks(tenant, i64::MIN, i64::MAX)
                 .await?;
-            let jobs =
-                plan::plan_level(tenant, &blocks, level, window, settle, self.clock.now_ns());
-            for job in jobs {
-                let started = Instant::now();
-                match self.run_job(&job).await {
-                    Ok(outputs) => {
-                        let bytes_out: u64 = outputs.iter().map(|m| m.total_bytes()).sum();
-                        let samples: u64 = outputs.iter().map(|m| m.summary.samples).sum();
-                        metrics::job(
-                            level,
-                            true,
-                            started.elapsed().as_secs_f64(),
-                            job.bytes(),
-                            bytes_out,
-                            samples,
-                        );
-                        report.jobs_run += 1;
-                        report.blocks_compacted += job.sources.len() as u64;
-                        report.blocks_written += outputs.len() as u64;
-                        report.bytes_read += job.bytes();
-                        report.bytes_written += bytes_out;
-                    }
-                    Err(e @ CompactorError::Failpoint(_)) => return Err(e),
-                    Err(e) => {
-                        metrics::job(level, false, started.elapsed().as_secs_f64(), 0, 0, 0);
-                        tracing::warn!(%tenant, level, sources = job.sources.len(), error = %e, "compaction job failed");
-                        report.jobs_failed += 1;
-                        report.errors.push(format!("{tenant} level {level}: {e}"));
-                    }
+            let jobs = match level.checked_sub(1) {
+                // The top level: fold blocks sharing a window.
+                Some(below) if level == top => {
+                    let window = self.config.window_ns(below).expect("top has a window");
+                    plan::plan_top(tenant, blocks, level, window)
                 }
+                _ if level == top => Vec::new(),
+                _ => {
+                    let window = self.config.window_ns(level).expect("level below top");
+                    plan::plan_level(tenant, blocks, level, window, settle, self.clock.now_ns())
+                }
+            };
+            for job in jobs {
+                self.run_and_count(&job, report).await?;
             }
         }
         self.record_state(tenant).await
+    }
+
+    /// Runs one job and records its outcome; only a failpoint is an `Err`.
+    async fn run_and_count(&self, job: &Job, report: &mut RunReport) -> Result<(), CompactorError> {
+        let (tenant, level) = (&job.tenant, job.level);
+        let started = Instant::now();
+        match self.run_job(job).await {
+            Ok(outputs) => {
+                let bytes_out: u64 = outputs.iter().map(|m| m.total_bytes()).sum();
+                let samples: u64 = outputs.iter().map(|m| m.summary.samples).sum();
+                let seconds = started.elapsed().as_secs_f64();
+                metrics::job(level, true, seconds, job.bytes(), bytes_out, samples);
+                report.jobs_run += 1;
+                report.blocks_compacted += job.sources.len() as u64;
+                report.blocks_written += outputs.len() as u64;
+                report.bytes_read += job.bytes();
+                report.bytes_written += bytes_out;
+                Ok(())
+            }
+            Err(e @ CompactorError::Failpoint(_)) => Err(e),
+            Err(e) => {
+                metrics::job(level, false, started.elapsed().as_secs_f64(), 0, 0, 0);
+                tracing::warn!(%tenant, level, sources = job.sources.len(), error = %e, "compaction job failed");
+                report.jobs_failed += 1;
+                report.errors.push(format!("{tenant} level {level}: {e}"));
+                Ok(())
+            }
+        }
     }
 
     /// Merges, marks the sources, swaps. Outputs are registered only by the
@@ -314,17 +324,12 @@ impl Compactor {
             .await?;
         let now = self.clock.now_ns();
         let settle = nanos(self.config.settle_delay);
-        let mut oldest_pending: Option<i64> = None;
-        for level in 0..self.config.compacted_levels() {
-            let window = self
-                .config
-                .window_ns(level)
-                .expect("level below compacted_levels");
-            for job in plan::plan_level(tenant, &blocks, level, window, settle, now) {
-                oldest_pending =
-                    Some(oldest_pending.map_or(job.eligible_at_ns, |o| o.min(job.eligible_at_ns)));
-            }
-        }
+        let oldest_pending = (0..self.config.compacted_levels())
+            .filter_map(|level| {
+                let window = self.config.window_ns(level)?;
+                plan::oldest_eligible(&blocks, level, window, settle, now)
+            })
+            .min();
         let lag = oldest_pending.map_or(0.0, |t| now.saturating_sub(t) as f64 / 1e9);
         let top = self.config.compacted_levels();
         let per_level: Vec<(u32, usize)> = (0..=top)

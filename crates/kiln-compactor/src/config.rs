@@ -29,7 +29,7 @@ pub struct CompactorConfig {
     /// Output blocks of this level and above get rollup tables
     /// (`compactor.rollup_from_level`; design §3 says 2).
     pub rollup_from_level: u32,
-    /// Layout of the merged blocks.
+    /// Layout of the merged blocks (default [`WriterConfig::compacted`]).
     pub writer: WriterConfig,
     /// How long each tenant's data is kept.
     pub retention: RetentionPolicy,
@@ -49,7 +49,7 @@ impl Default for CompactorConfig {
                 Duration::from_secs(24 * 60 * MIN),
             ],
             rollup_from_level: 2,
-            writer: WriterConfig::default(),
+            writer: WriterConfig::compacted(),
             retention: RetentionPolicy::default(),
         }
     }

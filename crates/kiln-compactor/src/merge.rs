@@ -33,7 +33,7 @@ use crate::config::CompactorConfig;
 use crate::failpoint::{Failpoint, Failpoints};
 use crate::plan::{Job, window_index, window_range};
 use arrow::array::{Int64Array, RecordBatch, UInt64Array};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kiln_block::{BlockEncoder, BlockMeta, BlockReader, ProfileRecord, RollupBucket, SampleRow};
 use kiln_model::clock::ClockRef;
 use kway::{Cursor, Decoder, KWay};
@@ -68,7 +68,9 @@ pub(crate) async fn merge_job(
     for (index, members) in windows {
         let (lo, hi) = window_range(index, job.window_ns);
         let sources: Vec<&BlockReader> = members.iter().map(|&i| &readers[i]).collect();
-        if let Some(meta) = merge_window(ctx, &job.tenant, job.level + 1, lo, hi, &sources).await? {
+        if let Some(meta) =
+            merge_window(ctx, &job.tenant, job.output_level, lo, hi, &sources).await?
+        {
             outputs.push(meta);
             if outputs.len() == 1 {
                 ctx.failpoints.check(Failpoint::AfterFirstOutput)?;
@@ -165,22 +167,32 @@ async fn stream_rows(
     lo: i64,
     hi: i64,
 ) -> Result<(), CompactorError> {
-    let mut sample_cursors = Vec::with_capacity(inputs.len());
-    let mut profile_cursors = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        let name = input.reader.meta().id.to_string();
-        let series_map = Arc::new(input.series_map);
-        let (samples, _) = input
-            .reader
-            .scan_samples_stream(&input.series, lo, hi)
-            .await?;
-        let decode = sample_decoder(series_map.clone(), input.stack_map);
-        sample_cursors.push(Cursor::new(name.clone(), samples, decode));
-        let profiles = input.reader.profiles_stream(&input.series, lo, hi).await?;
-        profile_cursors.push(Cursor::new(name, profiles, profile_decoder(series_map)));
-    }
+    // Open every source's two scans (footers, page indexes) a few at a time.
+    let opened: Vec<_> = futures::stream::iter(inputs)
+        .map(|input| async move {
+            let name = input.reader.meta().id.to_string();
+            let series_map = Arc::new(input.series_map);
+            let (samples, _) = input
+                .reader
+                .scan_samples_stream(&input.series, lo, hi)
+                .await?;
+            let profiles = input.reader.profiles_stream(&input.series, lo, hi).await?;
+            let samples = Cursor::new(
+                name.clone(),
+                samples,
+                sample_decoder(series_map.clone(), input.stack_map),
+            );
+            Ok::<_, CompactorError>((
+                samples,
+                Cursor::new(name, profiles, profile_decoder(series_map)),
+            ))
+        })
+        .buffered(prepare::CONCURRENCY)
+        .try_collect()
+        .await?;
+    let (sample_cursors, profile_cursors): (Vec<_>, Vec<_>) = opened.into_iter().unzip();
 
-    let mut merge = KWay::new(sample_cursors).await?;
+    let mut merge = KWay::new(sample_cursors, prepare::CONCURRENCY).await?;
     let mut group: Vec<SampleRow> = Vec::new();
     while merge.next_group(&mut group).await?.is_some() {
         group.sort_unstable_by_key(|r| (r.stack_id, r.span_id));
@@ -201,7 +213,7 @@ async fn stream_rows(
         writer.push_samples(&group).await?;
     }
 
-    let mut merge = KWay::new(profile_cursors).await?;
+    let mut merge = KWay::new(profile_cursors, prepare::CONCURRENCY).await?;
     let mut group: Vec<ProfileRecord> = Vec::new();
     while merge.next_group(&mut group).await?.is_some() {
         group.sort_by(|a, b| a.profile_id.cmp(&b.profile_id));

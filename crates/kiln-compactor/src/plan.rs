@@ -8,6 +8,9 @@
 //!       ▼
 //!  one Job per component: sources = its blocks; outputs = one block per window
 //!  that holds data (a straddling block is split); jobs sorted small first
+//!
+//!  top level: blocks sharing a window (late data that reached the top after
+//!  its window did) merge into one top-level block (`plan_top`)
 //! ```
 //!
 //! Invariants:
@@ -29,8 +32,11 @@ use kiln_block::BlockMeta;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub tenant: String,
-    /// Level of the sources; outputs are one level up.
+    /// Level of the sources.
     pub level: u32,
+    /// Level of the outputs: `level + 1`, or `level` when merging top-level
+    /// blocks of one window (see [`plan_top`]).
+    pub output_level: u32,
     /// Width of the output windows, in nanoseconds.
     pub window_ns: i64,
     /// Sorted by (min_time, id).
@@ -66,11 +72,36 @@ pub(crate) fn window_range(index: i64, w: i64) -> (i64, i64) {
     (clamp(start), clamp(end - 1))
 }
 
-/// Plans the jobs of one level of one tenant. `blocks` may hold any levels;
+/// When the last window a block touches closes: its end plus the settle delay.
+fn closes_at(b: &BlockMeta, window_ns: i64, settle_ns: i64) -> i128 {
+    let last = window_index(b.max_time_ns, window_ns);
+    window_bounds(last, window_ns).1 + settle_ns as i128
+}
+
+/// When the oldest eligible block of `level` became eligible (for the lag
+/// metric); `None` if none is.
+pub fn oldest_eligible(
+    blocks: &[BlockMeta],
+    level: u32,
+    window_ns: i64,
+    settle_ns: i64,
+    now_ns: i64,
+) -> Option<i64> {
+    blocks
+        .iter()
+        .filter(|b| b.level == level)
+        .map(|b| closes_at(b, window_ns, settle_ns))
+        .filter(|&t| t <= now_ns as i128)
+        .min()
+        .map(|t| t.max(i64::MIN as i128) as i64)
+}
+
+/// Plans the jobs of one level of one tenant. `blocks` (the tenant's
+/// listing, moved into the jobs rather than copied) may hold any levels;
 /// only level `level` is considered. Jobs come sorted small first.
 pub fn plan_level(
     tenant: &str,
-    blocks: &[BlockMeta],
+    blocks: Vec<BlockMeta>,
     level: u32,
     window_ns: i64,
     settle_ns: i64,
@@ -78,47 +109,83 @@ pub fn plan_level(
 ) -> Vec<Job> {
     assert!(window_ns > 0, "window must be positive");
     // (first window, last window, block), eligible only.
-    let mut eligible: Vec<(i64, i64, &BlockMeta)> = blocks
-        .iter()
+    let mut eligible: Vec<(i64, i64, BlockMeta)> = blocks
+        .into_iter()
         .filter(|b| b.level == level && b.tenant == tenant)
-        .filter_map(|b| {
+        .filter(|b| closes_at(b, window_ns, settle_ns) <= now_ns as i128)
+        .map(|b| {
             let first = window_index(b.min_time_ns, window_ns);
-            let last = window_index(b.max_time_ns, window_ns);
-            let closes_at = window_bounds(last, window_ns).1 + settle_ns as i128;
-            (closes_at <= now_ns as i128).then_some((first, last, b))
+            (first, window_index(b.max_time_ns, window_ns), b)
         })
         .collect();
-    eligible.sort_by_key(|&(first, last, b)| (first, last, b.id));
+    eligible.sort_by_key(|(first, last, b)| (*first, *last, b.id));
 
-    let mut jobs: Vec<Job> = Vec::new();
-    let mut reach = i64::MIN; // last window of the current component
-    for (first, last, block) in eligible {
-        let closes_at = window_bounds(last, window_ns).1 + settle_ns as i128;
-        let closes_at = closes_at.min(i64::MAX as i128) as i64;
-        match jobs.last_mut() {
-            Some(job) if first <= reach => {
-                job.sources.push(block.clone());
-                job.eligible_at_ns = job.eligible_at_ns.max(closes_at);
-                reach = reach.max(last);
-            }
-            _ => {
-                jobs.push(Job {
-                    tenant: tenant.to_string(),
-                    level,
-                    window_ns,
-                    sources: vec![block.clone()],
-                    eligible_at_ns: closes_at,
-                });
-                reach = last;
-            }
-        }
-    }
-    for job in &mut jobs {
-        job.sources
-            .sort_by_key(|b| (b.min_time_ns, b.max_time_ns, b.id));
-    }
+    let mut jobs: Vec<Job> = components(eligible)
+        .into_iter()
+        .map(|(sources, last)| Job {
+            tenant: tenant.to_string(),
+            level,
+            output_level: level + 1,
+            window_ns,
+            sources,
+            eligible_at_ns: (window_bounds(last, window_ns).1 + settle_ns as i128)
+                .min(i64::MAX as i128) as i64,
+        })
+        .collect();
     jobs.sort_by_key(|j| (j.bytes(), j.sources[0].min_time_ns));
     jobs
+}
+
+/// Plans merges of top-level (`level`) blocks that share a window of width
+/// `window_ns`: data that arrived after its window reached the top level
+/// becomes another top-level block of that window, and this folds them
+/// together so every window converges to one block. Windows with a single
+/// block are left alone, so an output is never planned again.
+pub fn plan_top(tenant: &str, blocks: Vec<BlockMeta>, level: u32, window_ns: i64) -> Vec<Job> {
+    assert!(window_ns > 0, "window must be positive");
+    let mut top: Vec<(i64, i64, BlockMeta)> = blocks
+        .into_iter()
+        .filter(|b| b.level == level && b.tenant == tenant)
+        .map(|b| {
+            let first = window_index(b.min_time_ns, window_ns);
+            (first, window_index(b.max_time_ns, window_ns), b)
+        })
+        .collect();
+    top.sort_by_key(|(first, last, b)| (*first, *last, b.id));
+    let mut jobs: Vec<Job> = components(top)
+        .into_iter()
+        .filter(|(sources, _)| sources.len() > 1)
+        .map(|(sources, _)| Job {
+            tenant: tenant.to_string(),
+            level,
+            output_level: level,
+            window_ns,
+            sources,
+            eligible_at_ns: i64::MIN,
+        })
+        .collect();
+    jobs.sort_by_key(|j| (j.bytes(), j.sources[0].min_time_ns));
+    jobs
+}
+
+/// Groups `(first window, last window, block)` (sorted) into connected
+/// components of blocks sharing a window; returns each component's blocks
+/// sorted by (min_time, max_time, id) and its last window.
+fn components(sorted: Vec<(i64, i64, BlockMeta)>) -> Vec<(Vec<BlockMeta>, i64)> {
+    let mut out: Vec<(Vec<BlockMeta>, i64)> = Vec::new();
+    for (first, last, block) in sorted {
+        match out.last_mut() {
+            Some((sources, reach)) if first <= *reach => {
+                sources.push(block);
+                *reach = (*reach).max(last);
+            }
+            _ => out.push((vec![block], last)),
+        }
+    }
+    for (sources, _) in &mut out {
+        sources.sort_by_key(|b| (b.min_time_ns, b.max_time_ns, b.id));
+    }
+    out
 }
 
 #[cfg(test)]

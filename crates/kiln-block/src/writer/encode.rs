@@ -1,9 +1,9 @@
 //! Arrow batches and Parquet encoding of each file, with the writer
 //! properties that make pruning work (page index, sorting metadata, small pages).
 
-use super::WriterConfig;
 use super::rollup::rollup_rows;
 use super::tables::{SampleRow, SeriesRow, Tables};
+use super::{StackIdEncoding, WriterConfig};
 use crate::ProfileRecord;
 use crate::paths::files;
 use crate::rollup::RollupBucket;
@@ -197,11 +197,12 @@ pub(crate) fn frames_batch<F: Borrow<Frame>>(f: &[F]) -> Result<RecordBatch, Blo
 }
 
 /// Properties shared by every file: zstd, page statistics, a format marker.
-pub(crate) fn base_props(config: &WriterConfig) -> WriterPropertiesBuilder {
+fn base_props(config: &WriterConfig) -> WriterPropertiesBuilder {
     let level = ZstdLevel::try_new(config.zstd_level).unwrap_or_default();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Page)
+        .set_dictionary_page_size_limit(config.dictionary_page_bytes.max(1))
         .set_created_by(format!("kiln {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(vec![KeyValue::new(
             "kiln.format_version".to_string(),
@@ -239,16 +240,34 @@ fn delta(b: WriterPropertiesBuilder, column: &str) -> WriterPropertiesBuilder {
         .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED)
 }
 
+/// Plain encoding (no dictionary): left to zstd.
+fn plain(b: WriterPropertiesBuilder, column: &str) -> WriterPropertiesBuilder {
+    let path = ColumnPath::from(column);
+    b.set_column_dictionary_enabled(path.clone(), false)
+        .set_column_encoding(path, Encoding::PLAIN)
+}
+
 pub(crate) fn samples_props(config: &WriterConfig) -> WriterProperties {
-    // series_id: dictionary + RLE (long runs); time_ns and stack_id: delta;
-    // value and span_id: dictionary with plain fallback.
+    // series_id: dictionary + RLE (long runs); time_ns: delta; stack_id:
+    // delta or plain (see `StackIdEncoding`); value and span_id: dictionary
+    // with plain fallback.
     let b = scanned_props(config).set_sorting_columns(sorted_by(&[0, 1, 2, 4]));
     let b = delta(b, cols::TIME_NS);
-    delta(b, cols::STACK_ID).build()
+    match config.stack_ids {
+        StackIdEncoding::Delta => delta(b, cols::STACK_ID).build(),
+        StackIdEncoding::Plain => plain(b, cols::STACK_ID).build(),
+    }
 }
 
 pub(crate) fn profiles_props(config: &WriterConfig) -> WriterProperties {
     let b = scanned_props(config).set_sorting_columns(sorted_by(&[0, 1, 6]));
+    // profile_id: dictionary while it fits; past the dictionary limit (day
+    // blocks: ids of one pprof sit in series far apart) delta strings, which
+    // share the ULID timestamp prefix of a series' consecutive profiles.
+    let b = b.set_column_encoding(
+        ColumnPath::from(cols::PROFILE_ID),
+        Encoding::DELTA_BYTE_ARRAY,
+    );
     delta(b, cols::TIME_NS).build()
 }
 
@@ -288,7 +307,7 @@ pub(crate) fn encode(
 }
 
 /// Length of the file's tail that holds the page index (if any) and the footer.
-pub(crate) fn footer_bytes(buf: &[u8], metadata: &ParquetMetaData) -> u64 {
+fn footer_bytes(buf: &[u8], metadata: &ParquetMetaData) -> u64 {
     let len = buf.len() as u64;
     let Some(tail) = buf.len().checked_sub(8).map(|at| &buf[at..at + 4]) else {
         return 0;

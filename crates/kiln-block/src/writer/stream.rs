@@ -11,8 +11,8 @@
 //!
 //! Memory is bounded by the layout, not by the block: per streamed file one
 //! in-progress row group (`WriterConfig::row_group_rows`) plus the upload
-//! buffer (`UPLOAD_BUFFER_BYTES`, at most `UPLOAD_CONCURRENCY` parts in
-//! flight), plus one series-bucket of stacks per rollup.
+//! buffer (`WriterConfig::upload_part_bytes`, at most `UPLOAD_CONCURRENCY`
+//! parts in flight), plus one series-bucket of stacks per rollup.
 //!
 //! Rows must arrive in file order (samples strictly increasing on
 //! (series_id, time_ns, stack_id, span_id); profiles non-decreasing on
@@ -49,9 +49,6 @@ use ulid::Ulid;
 
 /// Rows buffered before they are handed to the Parquet writer as one batch.
 const BATCH_ROWS: usize = 8192;
-/// Bytes buffered per streamed file before a multipart upload starts (and
-/// the size of each part).
-const UPLOAD_BUFFER_BYTES: usize = 8 << 20;
 /// Parts of one file uploaded concurrently.
 const UPLOAD_CONCURRENCY: usize = 2;
 
@@ -90,14 +87,14 @@ struct FileSink {
 impl FileSink {
     fn new(
         store: &Arc<dyn ObjectStore>,
-        tenant: &str,
-        id: Ulid,
+        (tenant, id): (&str, Ulid),
         name: &'static str,
         schema: SchemaRef,
         props: WriterProperties,
+        part_bytes: usize,
     ) -> Result<Self, BlockError> {
         let path = paths::block_file(tenant, id, name);
-        let upload = BufWriter::with_capacity(store.clone(), path, UPLOAD_BUFFER_BYTES)
+        let upload = BufWriter::with_capacity(store.clone(), path, part_bytes.max(1))
             .with_max_concurrency(UPLOAD_CONCURRENCY);
         let writer = AsyncArrowWriter::try_new(ObjectSink(upload), schema, Some(props))?;
         Ok(Self {
@@ -209,8 +206,10 @@ impl BlockEncoder {
         });
         futures::future::try_join_all(puts).await?;
 
-        let sink =
-            |name, schema, props| FileSink::new(&store, &self.tenant, id, name, schema, props);
+        let part = c.upload_part_bytes;
+        let sink = |name, schema, props| {
+            FileSink::new(&store, (&self.tenant, id), name, schema, props, part)
+        };
         let samples = sink(files::SAMPLES, schema::samples(), encode::samples_props(c))?;
         let profiles = sink(
             files::PROFILES,

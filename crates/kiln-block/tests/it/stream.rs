@@ -72,10 +72,13 @@ async fn all_rows(r: &BlockReader, bucket: Option<RollupBucket>) -> Vec<SampleRo
 async fn streamed_block_reads_back_like_the_encoded_one() {
     for s in stores() {
         let corpus = corpus();
+        // Tiny row groups, pages and upload parts: many of each, and the
+        // streamed files go through multipart uploads.
         let small = WriterConfig {
             row_group_rows: 64,
             data_page_rows: 16,
-            zstd_level: 3,
+            upload_part_bytes: 1024,
+            ..WriterConfig::compacted()
         };
         let encoded = BlockEncoder::new("t1", 2)
             .with_rollups(&RollupBucket::ALL)

@@ -15,7 +15,7 @@
 
 use crate::CompactorError;
 use arrow::array::RecordBatch;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kiln_block::reader::BatchStream;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -112,15 +112,21 @@ pub(crate) struct KWay<R> {
 }
 
 impl<R: Keyed> KWay<R> {
-    pub async fn new(mut cursors: Vec<Cursor<R>>) -> Result<Self, CompactorError> {
-        let mut heap = BinaryHeap::with_capacity(cursors.len());
-        for (i, c) in cursors.iter_mut().enumerate() {
-            if c.advance().await?
-                && let Some(head) = &c.head
-            {
-                heap.push(Reverse((head.key(), i)));
-            }
-        }
+    /// Fetches every cursor's first batch, `concurrency` at a time.
+    pub async fn new(
+        mut cursors: Vec<Cursor<R>>,
+        concurrency: usize,
+    ) -> Result<Self, CompactorError> {
+        futures::stream::iter(cursors.iter_mut())
+            .map(Cursor::advance)
+            .buffer_unordered(concurrency.max(1))
+            .try_collect::<Vec<bool>>()
+            .await?;
+        let heap = cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.head.as_ref().map(|h| Reverse((h.key(), i))))
+            .collect();
         Ok(Self { cursors, heap })
     }
 
@@ -197,7 +203,7 @@ mod tests {
         let a = cursor(0, &[&[(0, 1), (0, 1)], &[(0, 1), (1, 5)]]);
         let b = cursor(1, &[&[], &[(0, 1), (0, 2)], &[(2, 0)]]);
         let c = cursor(2, &[]);
-        let mut k = KWay::new(vec![a, b, c]).await.unwrap();
+        let mut k = KWay::new(vec![a, b, c], 2).await.unwrap();
         let mut group = Vec::new();
         let mut seen = Vec::new();
         while let Some(key) = k.next_group(&mut group).await.unwrap() {
@@ -217,7 +223,7 @@ mod tests {
     #[tokio::test]
     async fn out_of_order_sources_are_refused() {
         let a = cursor(0, &[&[(1, 1)], &[(0, 1)]]);
-        let mut k = KWay::new(vec![a]).await.unwrap();
+        let mut k = KWay::new(vec![a], 1).await.unwrap();
         let mut group = Vec::new();
         assert!(matches!(
             k.next_group(&mut group).await,

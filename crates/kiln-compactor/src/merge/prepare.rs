@@ -12,13 +12,13 @@
 //!          StackTableBuilder, frames deduplicated by content ─► output stack ids
 //! ```
 //!
-//! Only one source's stack tables are in memory at a time (read through a
-//! throwaway reader and dropped after interning); what stays is the output's
-//! tables and one `u32` per used source stack.
+//! At most `CONCURRENCY` sources' stack tables are in memory at a time (read
+//! through throwaway readers and dropped after interning); what stays is the
+//! output's tables and one `u32` per used source stack.
 
 use crate::CompactorError;
 use arrow::array::UInt32Array;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use kiln_block::reader::StackResolver;
 use kiln_block::{BlockReader, SeriesEntry, StackNode, StackTableBuilder, StackTables};
 use object_store::ObjectStore;
@@ -28,6 +28,10 @@ use std::sync::Arc;
 
 /// "No output id": a source id without data in the window.
 pub(crate) const UNSET: u32 = u32::MAX;
+
+/// Sources read at once while preparing and opening scans: enough to hide
+/// object-store latency, few enough to bound memory.
+pub(crate) const CONCURRENCY: usize = 16;
 
 /// One source of an output window, with its id maps.
 pub(crate) struct Input<'a> {
@@ -55,27 +59,35 @@ pub(crate) async fn prepare<'a>(
     hi: i64,
     sources: &[&'a BlockReader],
 ) -> Result<Option<Prepared<'a>>, CompactorError> {
-    // Series and used stacks of each source.
+    // Series and used stacks of each source, a few sources at a time (on
+    // a remote store each is a handful of round trips).
+    let scanned: Vec<_> = futures::stream::iter(sources.iter().copied())
+        .map(|reader| async move {
+            let meta = reader.meta();
+            let index = reader.series().await?;
+            let contained = meta.min_time_ns >= lo && meta.max_time_ns <= hi;
+            let (series, used) = if contained {
+                (index.all(), None)
+            } else {
+                let series = series_in_window(reader, &index.all(), lo, hi).await?;
+                let used = stacks_in_window(reader, &series, lo, hi).await?;
+                (series, Some(used))
+            };
+            Ok::<_, CompactorError>((reader, index.len(), series, used))
+        })
+        .buffered(CONCURRENCY)
+        .try_collect()
+        .await?;
     let mut inputs = Vec::with_capacity(sources.len());
     let mut used_stacks = Vec::with_capacity(sources.len());
-    for &reader in sources {
-        let meta = reader.meta();
-        let index = reader.series().await?;
-        let contained = meta.min_time_ns >= lo && meta.max_time_ns <= hi;
-        let (series, used) = if contained {
-            (index.all(), None)
-        } else {
-            let series = series_in_window(reader, &index.all(), lo, hi).await?;
-            let used = stacks_in_window(reader, &series, lo, hi).await?;
-            (series, Some(used))
-        };
+    for (reader, series_count, series, used) in scanned {
         if series.is_empty() {
             continue;
         }
         inputs.push(Input {
             reader,
             series,
-            series_map: vec![UNSET; index.len()],
+            series_map: vec![UNSET; series_count],
             stack_map: Vec::new(),
         });
         used_stacks.push(used);
@@ -118,13 +130,24 @@ pub(crate) async fn prepare<'a>(
         }
     }
 
-    // Output symbols: one source's tables in memory at a time.
+    // Output symbols: sources' tables fetched a few at a time, interned in
+    // order, each dropped once interned.
     let mut builder = StackTableBuilder::new();
+    let metas: Vec<_> = inputs.iter().map(|i| i.reader.meta().clone()).collect();
+    let mut resolvers = futures::stream::iter(metas)
+        .map(|meta| async move {
+            let throwaway = BlockReader::from_meta(store.clone(), meta)?;
+            Ok::<_, CompactorError>(throwaway.stack_resolver().await?)
+        })
+        .buffered(CONCURRENCY);
     for (input, used) in inputs.iter_mut().zip(&used_stacks) {
-        let throwaway = BlockReader::from_meta(store.clone(), input.reader.meta().clone())?;
-        let resolver = throwaway.stack_resolver().await?;
+        let resolver = resolvers
+            .try_next()
+            .await?
+            .ok_or_else(|| CompactorError::inconsistent("a source's stacks went missing"))?;
         input.stack_map = intern_source(&resolver, used.as_ref(), &mut builder)?;
     }
+    drop(resolvers);
     let (tables, node_to_stack) = builder.finish();
     for input in &mut inputs {
         for slot in &mut input.stack_map {

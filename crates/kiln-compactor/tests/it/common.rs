@@ -41,6 +41,7 @@ pub fn test_config() -> CompactorConfig {
             row_group_rows: 256,
             data_page_rows: 32,
             zstd_level: 1,
+            ..WriterConfig::compacted()
         },
         retention: RetentionPolicy::default(),
     }

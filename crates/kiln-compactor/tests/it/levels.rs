@@ -122,3 +122,28 @@ async fn symbols_are_stored_once_per_output_block() {
         .collect();
     assert_eq!(used.len(), frames.len());
 }
+
+#[tokio::test]
+async fn late_data_for_a_compacted_window_converges_to_one_top_block() {
+    let h = Harness::new(test_config()).await;
+    let mut rng = Rng::new(10);
+    let first = random_profile(&mut rng, T0 + 5 * MIN, 1);
+    h.write_l0("t", std::slice::from_ref(&first)).await;
+    h.clock.set(T0 + HOUR + MIN);
+    h.run().await;
+    let top = h.blocks("t").await;
+    assert_eq!((top.len(), top[0].level), (1, 3));
+
+    // Late data for the same hour climbs the levels, then folds into it.
+    let late = random_profile(&mut rng, T0 + 30 * MIN, 2);
+    h.write_l0("t", std::slice::from_ref(&late)).await;
+    let report = h.run().await;
+    assert_eq!(report.jobs_run, 4, "L0→L1, L1→L2, L2→L3, then the fold");
+    let top = h.blocks("t").await;
+    assert_eq!((top.len(), top[0].level), (1, 3));
+    assert_eq!(top[0].summary.profiles, 2);
+    let q = query::Query::all(i64::MIN, i64::MAX, MIN);
+    let got = query::query(&h.store, &h.metastore, "t", &q).await.unwrap();
+    let want = query::expected([&first, &late], &q);
+    assert!(got == want, "{}", got.diff(&want));
+}
