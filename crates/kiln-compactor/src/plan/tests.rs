@@ -109,7 +109,11 @@ fn top_level_duplicates_of_a_window_merge_and_single_blocks_stay() {
 
 #[test]
 fn lag_counts_from_the_oldest_eligible_block() {
-    let blocks = [block(1, 0, 0, 10, 1), block(2, 0, 700, 710, 1), block(3, 1, 0, 10, 1)];
+    let blocks = [
+        block(1, 0, 0, 10, 1),
+        block(2, 0, 700, 710, 1),
+        block(3, 1, 0, 10, 1),
+    ];
     assert_eq!(oldest_eligible(&blocks, 0, W, 50, 649), None);
     assert_eq!(oldest_eligible(&blocks, 0, W, 50, 5_000), Some(650));
     assert_eq!(oldest_eligible(&blocks, 2, W, 50, 5_000), None);
