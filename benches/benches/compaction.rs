@@ -31,9 +31,10 @@ use object_store::memory::InMemory;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Counts live heap bytes, so the report can give each merge's peak memory
-/// above what was live before it (the in-memory store holds every block, so
-/// the process RSS says little about the merge itself).
+/// Counts live heap bytes, so the report can give each merge's peak working
+/// memory: the peak above what was live before it, minus the output blocks
+/// that land in the in-memory store (which holds every block, so the
+/// process RSS says little about the merge itself).
 mod counting {
     #![allow(unsafe_code)]
     use std::alloc::{GlobalAlloc, Layout, System};
@@ -399,14 +400,16 @@ async fn run(hours: i64, services: usize) {
         output.print(&format!("level {level}"));
         println!(
             "  merge to level {level}: {} jobs, {} -> {} blocks in {elapsed:.2?}: {:.2} M input sample rows/s, \
-             {:.1} MB/s of input blocks, {:.2} M output rows/s; peak heap above the store {:.1} MiB",
+             {:.1} MB/s of input blocks, {:.2} M output rows/s; peak working heap {:.1} MiB",
             report.jobs_run,
             report.blocks_compacted,
             report.blocks_written,
             input.samples as f64 / elapsed.as_secs_f64() / 1e6,
             report.bytes_read as f64 / elapsed.as_secs_f64() / 1e6,
             output.samples as f64 / elapsed.as_secs_f64() / 1e6,
-            (counting::peak() - live) as f64 / (1 << 20) as f64,
+            // The outputs land in the in-memory store: not the merge's memory.
+            counting::peak().saturating_sub(live + report.bytes_written as usize) as f64
+                / (1 << 20) as f64,
         );
         dump(&store, &after).await;
     }

@@ -237,12 +237,26 @@ impl Compactor {
                 // The top level: fold blocks sharing a window.
                 Some(below) if level == top => {
                     let window = self.config.window_ns(below).expect("top has a window");
-                    plan::plan_top(tenant, blocks, level, window)
+                    plan::plan_top(
+                        tenant,
+                        blocks,
+                        level,
+                        window,
+                        self.config.max_sources_per_job,
+                    )
                 }
                 _ if level == top => Vec::new(),
                 _ => {
                     let window = self.config.window_ns(level).expect("level below top");
-                    plan::plan_level(tenant, blocks, level, window, settle, self.clock.now_ns())
+                    plan::plan_level(
+                        tenant,
+                        blocks,
+                        level,
+                        window,
+                        settle,
+                        self.clock.now_ns(),
+                        self.config.max_sources_per_job,
+                    )
                 }
             };
             for job in jobs {

@@ -26,6 +26,11 @@ pub struct CompactorConfig {
     /// `level_windows[i]` merge into one block of level `i + 1`. Each must be
     /// a multiple of the one before (`compactor.level_windows`).
     pub level_windows: Vec<Duration>,
+    /// Most source blocks one job merges (the k-way merge holds a row group
+    /// of each, so this bounds a job's memory); a window with more blocks
+    /// gets one output per job, merged again one level up
+    /// (`compactor.max_sources_per_job`).
+    pub max_sources_per_job: usize,
     /// Output blocks of this level and above get rollup tables
     /// (`compactor.rollup_from_level`; design §3 says 2).
     pub rollup_from_level: u32,
@@ -48,6 +53,7 @@ impl Default for CompactorConfig {
                 Duration::from_secs(120 * MIN),
                 Duration::from_secs(24 * 60 * MIN),
             ],
+            max_sources_per_job: 64,
             rollup_from_level: 2,
             writer: WriterConfig::compacted(),
             retention: RetentionPolicy::default(),
@@ -76,6 +82,11 @@ impl CompactorConfig {
                 )));
             }
             previous = Some(ns);
+        }
+        if self.max_sources_per_job < 2 {
+            return Err(CompactorError::Config(
+                "max_sources_per_job must be at least 2".into(),
+            ));
         }
         if self.interval.is_zero() {
             return Err(CompactorError::Config(

@@ -35,7 +35,11 @@
 //! - **Time is the injected clock's**: windows closing, retention cutoffs,
 //!   grace periods and the ULIDs of written blocks.
 //! - **Bounded memory**: a job streams one output window at a time with
-//!   memory independent of its sample count (see `merge`).
+//!   memory independent of its sample count, bounded by its fan-in
+//!   (`max_sources_per_job`) and the row-group size (see `merge`).
+//! - **Convergence**: a window split across jobs (fan-in) or fed late data
+//!   gets several blocks, merged one level up; at the top level blocks of
+//!   one window are folded together, so each window ends as one block.
 
 mod compactor;
 mod config;

@@ -23,7 +23,11 @@
 //! `kiln_block::writer::stream`). A straddling source (level 0) additionally
 //! lists its own profile times once. So the bound is
 //! O(symbols + series + sources × row group), not O(samples): a day-wide
-//! level-3 merge streams through the same memory as a ten-minute one.
+//! level-3 merge streams through the same memory as a ten-minute one. The
+//! planner caps sources per job (`max_sources_per_job`, default 64), which
+//! caps the sources × row group term; measured peaks are in
+//! docs/benchmarks.md (16 MiB for level-0 merges, tens to a few hundred
+//! MiB for day-wide ones whose sources carry big `profile_id` dictionaries).
 
 mod kway;
 mod prepare;

@@ -6,8 +6,9 @@
 //!       ▼
 //!  eligible blocks grouped into connected components (blocks sharing a window)
 //!       ▼
-//!  one Job per component: sources = its blocks; outputs = one block per window
-//!  that holds data (a straddling block is split); jobs sorted small first
+//!  one Job per component (split into jobs of at most `max_sources_per_job`
+//!  sources: the merge's fan-in bounds its memory): outputs = one block per
+//!  window that holds data (a straddling block is split); small jobs first
 //!
 //!  top level: blocks sharing a window (late data that reached the top after
 //!  its window did) merge into one top-level block (`plan_top`)
@@ -106,6 +107,7 @@ pub fn plan_level(
     window_ns: i64,
     settle_ns: i64,
     now_ns: i64,
+    max_sources: usize,
 ) -> Vec<Job> {
     assert!(window_ns > 0, "window must be positive");
     // (first window, last window, block), eligible only.
@@ -122,14 +124,19 @@ pub fn plan_level(
 
     let mut jobs: Vec<Job> = components(eligible)
         .into_iter()
-        .map(|(sources, last)| Job {
+        .flat_map(|(sources, _)| chunks(sources, max_sources))
+        .map(|sources| Job {
             tenant: tenant.to_string(),
             level,
             output_level: level + 1,
             window_ns,
-            sources,
-            eligible_at_ns: (window_bounds(last, window_ns).1 + settle_ns as i128)
+            eligible_at_ns: sources
+                .iter()
+                .map(|b| closes_at(b, window_ns, settle_ns))
+                .max()
+                .unwrap_or_default()
                 .min(i64::MAX as i128) as i64,
+            sources,
         })
         .collect();
     jobs.sort_by_key(|j| (j.bytes(), j.sources[0].min_time_ns));
@@ -141,7 +148,13 @@ pub fn plan_level(
 /// becomes another top-level block of that window, and this folds them
 /// together so every window converges to one block. Windows with a single
 /// block are left alone, so an output is never planned again.
-pub fn plan_top(tenant: &str, blocks: Vec<BlockMeta>, level: u32, window_ns: i64) -> Vec<Job> {
+pub fn plan_top(
+    tenant: &str,
+    blocks: Vec<BlockMeta>,
+    level: u32,
+    window_ns: i64,
+    max_sources: usize,
+) -> Vec<Job> {
     assert!(window_ns > 0, "window must be positive");
     let mut top: Vec<(i64, i64, BlockMeta)> = blocks
         .into_iter()
@@ -154,8 +167,9 @@ pub fn plan_top(tenant: &str, blocks: Vec<BlockMeta>, level: u32, window_ns: i64
     top.sort_by_key(|(first, last, b)| (*first, *last, b.id));
     let mut jobs: Vec<Job> = components(top)
         .into_iter()
-        .filter(|(sources, _)| sources.len() > 1)
-        .map(|(sources, _)| Job {
+        .flat_map(|(sources, _)| chunks(sources, max_sources))
+        .filter(|sources| sources.len() > 1)
+        .map(|sources| Job {
             tenant: tenant.to_string(),
             level,
             output_level: level,
@@ -166,6 +180,23 @@ pub fn plan_top(tenant: &str, blocks: Vec<BlockMeta>, level: u32, window_ns: i64
         .collect();
     jobs.sort_by_key(|j| (j.bytes(), j.sources[0].min_time_ns));
     jobs
+}
+
+/// Splits a component's sources (in time order) into jobs of at most
+/// `max` sources: the k-way merge holds a row group per source, so the
+/// fan-in bounds a job's memory. A window split across jobs gets one output
+/// per job, which the next level (or the top-level fold) merges.
+fn chunks(sources: Vec<BlockMeta>, max: usize) -> Vec<Vec<BlockMeta>> {
+    let max = max.max(2);
+    if sources.len() <= max {
+        return vec![sources];
+    }
+    let mut out = Vec::with_capacity(sources.len().div_ceil(max));
+    let mut rest = sources.into_iter().peekable();
+    while rest.peek().is_some() {
+        out.push(rest.by_ref().take(max).collect());
+    }
+    out
 }
 
 /// Groups `(first window, last window, block)` (sorted) into connected

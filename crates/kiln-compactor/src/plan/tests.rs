@@ -31,12 +31,15 @@ fn ids(job: &Job) -> Vec<u128> {
 fn only_closed_windows_are_planned() {
     let blocks = [block(1, 0, 0, 10, 1), block(2, 0, 600, 610, 1)];
     // Window 0 closes at 600 + settle 50.
-    assert!(plan_level("t", blocks.to_vec(), 0, W, 50, 649).is_empty());
-    let jobs = plan_level("t", blocks.to_vec(), 0, W, 50, 650);
+    assert!(plan_level("t", blocks.to_vec(), 0, W, 50, 649, 64).is_empty());
+    let jobs = plan_level("t", blocks.to_vec(), 0, W, 50, 650, 64);
     assert_eq!(jobs.len(), 1);
     assert_eq!(ids(&jobs[0]), [1]);
     assert_eq!(jobs[0].eligible_at_ns, 650);
-    assert_eq!(plan_level("t", blocks.to_vec(), 0, W, 50, 10_000).len(), 2);
+    assert_eq!(
+        plan_level("t", blocks.to_vec(), 0, W, 50, 10_000, 64).len(),
+        2
+    );
 }
 
 #[test]
@@ -48,7 +51,7 @@ fn blocks_of_one_window_form_one_job_and_small_jobs_come_first() {
         block(4, 1, 0, 599, 100), // another level: ignored
         block(5, 0, 1200, 1300, 3),
     ];
-    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 10_000);
+    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 10_000, 64);
     let all: Vec<Vec<u128>> = jobs.iter().map(ids).collect();
     assert_eq!(all, [vec![3], vec![5], vec![1, 2]]);
     assert!(
@@ -67,12 +70,12 @@ fn straddling_blocks_join_every_window_they_touch_once_all_are_closed() {
         block(5, 0, 2400, 2500, 1), // window 4: not closed yet
     ];
     // Window 2 closed, window 4 not.
-    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 2_400);
+    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 2_400, 64);
     let all: Vec<Vec<u128>> = jobs.iter().map(ids).collect();
     assert_eq!(all, [vec![4], vec![1, 2, 3]]);
     // Before window 2 closes the straddler waits, and so does nothing else:
     // block 1 is compacted alone.
-    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 1_200);
+    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 1_200, 64);
     let all: Vec<Vec<u128>> = jobs.iter().map(ids).collect();
     assert_eq!(all, [vec![1]]);
 }
@@ -84,7 +87,7 @@ fn negative_times_and_extreme_times_do_not_overflow() {
         block(2, 0, i64::MAX - 10, i64::MAX, 1),
         block(3, 0, i64::MIN, i64::MIN + 1, 1),
     ];
-    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 0);
+    let jobs = plan_level("t", blocks.to_vec(), 0, W, 0, 0, 64);
     let all: Vec<Vec<u128>> = jobs.iter().map(ids).collect();
     assert_eq!(all.len(), 2);
     assert!(all.contains(&vec![1]) && all.contains(&vec![3]));
@@ -100,11 +103,11 @@ fn top_level_duplicates_of_a_window_merge_and_single_blocks_stay() {
         block(3, 3, 600, 1100, 1), // window 1 alone
         block(4, 2, 0, 10, 1),     // another level
     ];
-    let jobs = plan_top("t", blocks.to_vec(), 3, W);
+    let jobs = plan_top("t", blocks.to_vec(), 3, W, 64);
     assert_eq!(jobs.len(), 1);
     assert_eq!(ids(&jobs[0]), [1, 2]);
     assert_eq!((jobs[0].level, jobs[0].output_level), (3, 3));
-    assert!(plan_top("t", blocks[2..].to_vec(), 3, W).is_empty());
+    assert!(plan_top("t", blocks[2..].to_vec(), 3, W, 64).is_empty());
 }
 
 #[test]
@@ -117,4 +120,27 @@ fn lag_counts_from_the_oldest_eligible_block() {
     assert_eq!(oldest_eligible(&blocks, 0, W, 50, 649), None);
     assert_eq!(oldest_eligible(&blocks, 0, W, 50, 5_000), Some(650));
     assert_eq!(oldest_eligible(&blocks, 2, W, 50, 5_000), None);
+}
+
+#[test]
+fn fan_in_is_bounded_by_splitting_components() {
+    let blocks: Vec<BlockMeta> = (0..7)
+        .map(|i| block(i, 0, i as i64 * 10, i as i64 * 10 + 5, 1))
+        .collect();
+    let jobs = plan_level("t", blocks.clone(), 0, W, 0, 10_000, 3);
+    let all: Vec<Vec<u128>> = jobs.iter().map(ids).collect();
+    assert_eq!(all.len(), 3);
+    assert!(all.iter().all(|j| j.len() <= 3));
+    let mut every: Vec<u128> = all.concat();
+    every.sort();
+    assert_eq!(every, (0..7).collect::<Vec<_>>());
+    // At the top, a lone leftover block is not rewritten.
+    let top: Vec<BlockMeta> = (0..7)
+        .map(|i| block(i, 3, i as i64 * 10, i as i64 * 10 + 5, 1))
+        .collect();
+    let jobs = plan_top("t", top, 3, W, 3);
+    assert_eq!(
+        jobs.iter().map(|j| j.sources.len()).collect::<Vec<_>>(),
+        [3, 3]
+    );
 }

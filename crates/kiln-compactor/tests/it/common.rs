@@ -36,6 +36,7 @@ pub fn test_config() -> CompactorConfig {
             Duration::from_secs(600),
             Duration::from_secs(3600),
         ],
+        max_sources_per_job: 64,
         rollup_from_level: 2,
         writer: WriterConfig {
             row_group_rows: 256,

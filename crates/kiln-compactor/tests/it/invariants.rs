@@ -19,6 +19,9 @@ const RETENTION: i64 = 2 * HOUR;
 
 fn config() -> kiln_compactor::CompactorConfig {
     let mut config = test_config();
+    // A small fan-in: windows are split across jobs, merged again one level
+    // up and folded at the top.
+    config.max_sources_per_job = 4;
     config.retention = RetentionPolicy {
         default: Duration::ZERO,
         tenants: [(RETAINED.to_string(), Duration::from_nanos(RETENTION as u64))].into(),

@@ -1,6 +1,7 @@
 //! kiln-compactor integration tests: invariants under random interleavings,
 //! crash recovery at every failpoint, retention, garbage collection, the
-//! level structure and queries running concurrently with compaction.
+//! level structure, queries running concurrently with compaction, and the
+//! metrics.
 
 mod common;
 mod concurrent;
@@ -8,4 +9,5 @@ mod crash;
 mod gc;
 mod invariants;
 mod levels;
+mod observability;
 mod retention;

@@ -29,6 +29,8 @@ pub struct CompactorConfig {
     pub settle_delay: Duration,
     /// Window of levels 1, 2, 3…: each a multiple of the one before.
     pub level_windows: LevelWindows,
+    /// Most blocks one compaction job merges (bounds its memory).
+    pub max_sources_per_job: usize,
     /// Blocks from this level up get 1-minute and 1-hour rollups.
     pub rollup_from_level: u32,
 }
@@ -45,6 +47,7 @@ impl Default for CompactorConfig {
                 Duration::from_secs(2 * 3600),
                 Duration::from_secs(24 * 3600),
             ]),
+            max_sources_per_job: 64,
             rollup_from_level: 2,
         }
     }
@@ -55,6 +58,9 @@ impl CompactorConfig {
     pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
         if self.interval.is_zero() {
             return Some(("compactor.interval", "must be greater than 0s".into()));
+        }
+        if self.max_sources_per_job < 2 {
+            return Some(("compactor.max_sources_per_job", "must be at least 2".into()));
         }
         let mut previous: Option<Duration> = None;
         for w in &self.level_windows.0 {

@@ -25,6 +25,7 @@ pub fn compactor_config(config: &KilnConfig) -> CompactorConfig {
         gc_grace: c.gc_grace,
         settle_delay: c.settle_delay,
         level_windows: c.level_windows.0.clone(),
+        max_sources_per_job: c.max_sources_per_job,
         rollup_from_level: c.rollup_from_level,
         retention: RetentionPolicy {
             default: config.retention.period,
