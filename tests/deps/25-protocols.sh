@@ -8,7 +8,7 @@
 #     lines of tests/protocols/go/go.mod (modules in the default Go caches);
 #   - pip (the repo .venv): grpcio and grpcio-tools;
 #   - jq (apt) for the buf client's checks;
-# then generates every client's code from proto/. Run from the repo root by
+# then generates every client's code from proto/ and builds the Go clients. Run from the repo root by
 # scripts/install-test-deps; idempotent and quick once installed.
 set -euo pipefail
 dir=tests/protocols
@@ -45,4 +45,6 @@ PY
 fi
 
 bash "$dir/generate.sh"
+# Build the Go clients now so that the suite needs no module downloads.
+(cd "$dir/go" && go build -o bin/ ./cmd/...)
 echo "protocol clients: buf $("$dir/node_modules/.bin/buf" --version), connect-node, connect-go, grpc-go, grpcio ready"

@@ -21,7 +21,7 @@ fingerprint() {
     cd "$root/proto" && find "${packages[@]}" -name '*.proto' -print0 | sort -z | xargs -0 sha256sum
     cd "$here" && sha256sum generate.sh package-lock.json go/go.mod go/go.sum go/buf.gen.yaml \
       node/buf.gen.yaml python/generate.py python/requirements.txt
-    ls "$here/go/gen" "$here/node/gen" "$here/python/gen" 2>&1
+    ls "$here/go/gen" "$here/node/gen" "$here/python/gen" 2>&1 || true
   ) | sha256sum | cut -d' ' -f1
 }
 
