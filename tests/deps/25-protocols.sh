@@ -8,8 +8,9 @@
 #     lines of tests/protocols/go/go.mod (modules in the default Go caches);
 #   - pip (the repo .venv): grpcio and grpcio-tools;
 #   - jq (apt) for the buf client's checks;
-# then generates every client's code from proto/ and builds the Go clients. Run from the repo root by
-# scripts/install-test-deps; idempotent and quick once installed.
+# then generates every client's code from proto/ and builds the Go clients.
+# Run from the repo root by scripts/install-test-deps; idempotent and quick
+# once installed.
 set -euo pipefail
 dir=tests/protocols
 

@@ -4,7 +4,8 @@
 # (Connect, gRPC, gRPC-Web), connect-go and grpc-go, @connectrpc/connect-node,
 # Python grpcio. Each pushes the shared fixture under its own service names,
 # then checks ProfileTypes, LabelNames, LabelValues, SelectSeries,
-# SelectMergeStacktraces and Diff against tests/protocols/fixture.json.
+# SelectMergeStacktraces, SelectMergeProfile and Diff against
+# tests/protocols/fixture.json.
 set -euo pipefail
 source "$KILN_ROOT/tests/suites/lib.sh"
 dir="$KILN_ROOT/tests/protocols"

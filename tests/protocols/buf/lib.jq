@@ -52,3 +52,17 @@ def decode($w):
       | .parents = $level.nodes
       | if $e.key > 0 then .out += [$level.nodes[] | [.stack, (.t[$vs[]] | tostring)] | join(" ")] else . end)
   | .out | sort;
+
+# A google.v1.Profile (protojson) as {sample_types, period_type, samples:
+# sorted "root;…;leaf value"}, resolving locations → functions → strings.
+def summarize:
+  .stringTable as $s
+  | def str: $s[(. // "0") | tonumber];
+    def pair: [(.type | str), (.unit | str)];
+    (reduce (.function // [])[] as $f ({}; .[$f.id] = ($f.name | str))) as $names
+  | (reduce (.location // [])[] as $l ({}; .[$l.id] = $names[$l.line[0].functionId])) as $frames
+  | {
+      sample_types: [(.sampleType // [])[] | pair],
+      period_type: (.periodType // {} | pair),
+      samples: [(.sample // [])[] | ([.locationId | reverse[] | $frames[.]] | join(";")) + " " + (.value | join(" "))] | sort
+    };

@@ -103,6 +103,10 @@ run() {
     jqf 'include "lib"; .flamegraph | {total: (.total | tonumber), max_self: (.maxSelf | tonumber), nodes: decode(4)}')
   check "buf/$label" "SelectMergeStacktraces (total, max_self, nodes)" "$got" "$(jq .expected.flamegraph "$fixture")"
 
+  got=$("${call[@]}" -d "$(jq -cn --arg t "$type" --arg s "$selector" --argjson a "$start" --argjson b "$end" \
+    '{profileTypeID: $t, labelSelector: $s, start: $a, end: $b}')" "$q/SelectMergeProfile" | jqf 'include "lib"; summarize')
+  check "buf/$label" "SelectMergeProfile pprof" "$got" "$(jq .expected.merge_profile "$fixture")"
+
   got=$("${call[@]}" -d "$(jq -cn --arg t "$type" --arg svc "$service" --argjson a "$start" --argjson b "$end" \
     'def side($v): {profileTypeID: $t, labelSelector: "{service_name=\"\($svc)\",variant=\"\($v)\"}", start: $a, end: $b};
      {left: side("before"), right: side("after")}')" "$q/Diff" |

@@ -98,6 +98,24 @@ function decodeLevels(levels, names, width) {
   return out.sort();
 }
 
+/**
+ * A google.v1.Profile as {sample_types, period_type, samples: sorted
+ * "root;…;leaf value"}, resolving locations → functions → strings.
+ */
+function summarizeProfile(profile) {
+  const strings = profile.stringTable;
+  const names = new Map(profile.function.map((f) => [f.id, strings[Number(f.name)]]));
+  const frames = new Map(profile.location.map((l) => [l.id, names.get(l.line[0].functionId)]));
+  const pair = (t) => [strings[Number(t.type)], strings[Number(t.unit)]];
+  return {
+    sample_types: profile.sampleType.map(pair),
+    period_type: pair(profile.periodType),
+    samples: profile.sample
+      .map((s) => `${[...s.locationId].reverse().map((id) => frames.get(id)).join(";")} ${s.value.join(" ")}`)
+      .sort(),
+  };
+}
+
 class Checks {
   constructor(label) {
     this.label = label;
@@ -198,6 +216,12 @@ async function run(transport, label, fixture) {
   check.equal("SelectMergeStacktraces max_self", fg.maxSelf, expected.flamegraph.max_self);
   check.equal("SelectMergeStacktraces nodes", decodeLevels(fg.levels, fg.names, 4), expected.flamegraph.nodes);
 
+  const pprof = await querier.selectMergeProfile(
+    { profileTypeID: expected.query_profile_type, labelSelector: selector, start, end },
+    opts,
+  );
+  check.equal("SelectMergeProfile pprof", summarizeProfile(pprof), expected.merge_profile);
+
   const side = (variant) => ({
     profileTypeID: expected.query_profile_type,
     labelSelector: `{service_name="${service}",variant="${variant}"}`,
@@ -236,6 +260,7 @@ async function main() {
     ["node-connect/connect-gzip-http2", createConnectTransport({ baseUrl: url, httpVersion: "2", sendCompression: compressionGzip })],
     ["node-connect/grpc", createGrpcTransport({ baseUrl: url })],
     ["node-connect/grpc-web", createGrpcWebTransport({ baseUrl: url, httpVersion: "1.1" })],
+    ["node-connect/grpc-web-json-http2", createGrpcWebTransport({ baseUrl: url, httpVersion: "2", useBinaryFormat: false })],
   ];
   let passed = 0;
   for (const [label, transport] of runs) {

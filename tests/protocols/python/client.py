@@ -99,6 +99,22 @@ def decode_flamegraph(levels, names, width):
     return sorted(out)
 
 
+def summarize_profile(profile):
+    """A google.v1.Profile as {sample_types, period_type, samples: sorted
+    "root;…;leaf value"}, resolving locations → functions → strings."""
+    strings = list(profile.string_table)
+    names = {f.id: strings[f.name] for f in profile.function}
+    frames = {loc.id: names[loc.line[0].function_id] for loc in profile.location}
+    return {
+        "sample_types": [[strings[t.type], strings[t.unit]] for t in profile.sample_type],
+        "period_type": [strings[profile.period_type.type], strings[profile.period_type.unit]],
+        "samples": sorted(
+            ";".join(frames[i] for i in reversed(s.location_id)) + " " + " ".join(map(str, s.value))
+            for s in profile.sample
+        ),
+    }
+
+
 def find_parent(parents, starts, t, offset_slots):
     """The parent whose box holds this node on a side where it is non-empty."""
     for slot in offset_slots:
@@ -222,6 +238,17 @@ def run(channel, label, fixture, compression=None):
         decode_flamegraph(merged.levels, merged.names, 4),
         want["nodes"],
     )
+
+    pprof = querier.SelectMergeProfile(
+        querier_pb2.SelectMergeProfileRequest(
+            profile_typeID=expected["query_profile_type"],
+            label_selector=selector,
+            start=start,
+            end=end,
+        ),
+        timeout=10,
+    )
+    check.equal("SelectMergeProfile pprof", summarize_profile(pprof), expected["merge_profile"])
 
     def side(variant):
         return querier_pb2.SelectMergeStacktracesRequest(

@@ -1,7 +1,7 @@
 // Command connectclient checks Kiln with connect-go clients generated from
 // Kiln's protos by protoc-gen-connect-go: the Connect protocol (binary and
 // JSON codecs, over HTTP/1.1), gRPC (connect.WithGRPC, over h2c) and
-// gRPC-Web (connect.WithGRPCWeb).
+// gRPC-Web (connect.WithGRPCWeb), the last two also with the JSON codec.
 //
 // Usage: connectclient KILN_URL FIXTURE_JSON
 package main
@@ -42,6 +42,7 @@ func client(httpClient *http.Client, url string, opts ...connect.ClientOption) c
 		LabelValues:            call(querier.LabelValues),
 		SelectSeries:           call(querier.SelectSeries),
 		SelectMergeStacktraces: call(querier.SelectMergeStacktraces),
+		SelectMergeProfile:     call(querier.SelectMergeProfile),
 		Diff:                   call(querier.Diff),
 		IsInvalidArgument: func(err error) bool {
 			var ce *connect.Error
@@ -73,7 +74,9 @@ func main() {
 		{"go-connect/connect-json", client(http1, url, connect.WithProtoJSON())},
 		{"go-connect/connect-gzip-h2c", client(h2c, url, connect.WithSendGzip())},
 		{"go-connect/grpc", client(h2c, url, connect.WithGRPC())},
+		{"go-connect/grpc-json-gzip", client(h2c, url, connect.WithGRPC(), connect.WithProtoJSON(), connect.WithSendGzip())},
 		{"go-connect/grpc-web", client(http1, url, connect.WithGRPCWeb())},
+		{"go-connect/grpc-web-json", client(http1, url, connect.WithGRPCWeb(), connect.WithProtoJSON())},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -40,6 +40,7 @@ func client(conn *grpc.ClientConn, opts ...grpc.CallOption) check.Client {
 		LabelValues:            call(querier.LabelValues, opts...),
 		SelectSeries:           call(querier.SelectSeries, opts...),
 		SelectMergeStacktraces: call(querier.SelectMergeStacktraces, opts...),
+		SelectMergeProfile:     call(querier.SelectMergeProfile, opts...),
 		Diff:                   call(querier.Diff, opts...),
 		IsInvalidArgument: func(err error) bool {
 			return status.Code(err) == codes.InvalidArgument

@@ -31,6 +31,7 @@ type Client struct {
 	LabelValues            func(context.Context, *typesv1.LabelValuesRequest) (*typesv1.LabelValuesResponse, error)
 	SelectSeries           func(context.Context, *querierv1.SelectSeriesRequest) (*querierv1.SelectSeriesResponse, error)
 	SelectMergeStacktraces func(context.Context, *querierv1.SelectMergeStacktracesRequest) (*querierv1.SelectMergeStacktracesResponse, error)
+	SelectMergeProfile     func(context.Context, *querierv1.SelectMergeProfileRequest) (*profilev1.Profile, error)
 	Diff                   func(context.Context, *querierv1.DiffRequest) (*querierv1.DiffResponse, error)
 	// IsInvalidArgument tells whether err carries the INVALID_ARGUMENT code.
 	IsInvalidArgument func(error) bool
@@ -59,7 +60,8 @@ type Fixture struct {
 			MaxSelf int64    `json:"max_self"`
 			Nodes   []string `json:"nodes"`
 		} `json:"flamegraph"`
-		Diff struct {
+		MergeProfile Summary `json:"merge_profile"`
+		Diff         struct {
 			LeftTicks  int64    `json:"left_ticks"`
 			RightTicks int64    `json:"right_ticks"`
 			Total      int64    `json:"total"`
@@ -276,6 +278,20 @@ func Run(ctx context.Context, c Client, f *Fixture, label string) (int, error) {
 		}
 	}
 
+	pprof, err := c.SelectMergeProfile(ctx, &querierv1.SelectMergeProfileRequest{
+		ProfileTypeID: exp.QueryProfileType, LabelSelector: selector, Start: start, End: end,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: SelectMergeProfile: %w", label, err)
+	}
+	summary, err := Summarize(pprof)
+	if err != nil {
+		return 0, fmt.Errorf("%s: SelectMergeProfile: %w", label, err)
+	}
+	if err := check.equal("SelectMergeProfile pprof", summary, exp.MergeProfile); err != nil {
+		return 0, err
+	}
+
 	side := func(variant string) *querierv1.SelectMergeStacktracesRequest {
 		return &querierv1.SelectMergeStacktracesRequest{
 			ProfileTypeID: exp.QueryProfileType,
@@ -312,6 +328,72 @@ func Run(ctx context.Context, c Client, f *Fixture, label string) (int, error) {
 		return 0, err
 	}
 	return check.Passed, nil
+}
+
+// Summary is a pprof reduced to what the fixture states: type names and
+// sorted "root;…;leaf value…" lines.
+type Summary struct {
+	SampleTypes [][2]string `json:"sample_types"`
+	PeriodType  [2]string   `json:"period_type"`
+	Samples     []string    `json:"samples"`
+}
+
+// Summarize resolves a profile's samples through locations, functions and
+// the string table.
+func Summarize(p *profilev1.Profile) (Summary, error) {
+	str := func(i int64) (string, error) {
+		if i < 0 || int(i) >= len(p.StringTable) {
+			return "", fmt.Errorf("string index %d out of range", i)
+		}
+		return p.StringTable[i], nil
+	}
+	pair := func(t *profilev1.ValueType) ([2]string, error) {
+		a, err := str(t.GetType())
+		if err != nil {
+			return [2]string{}, err
+		}
+		b, err := str(t.GetUnit())
+		return [2]string{a, b}, err
+	}
+	var out Summary
+	for _, t := range p.SampleType {
+		st, err := pair(t)
+		if err != nil {
+			return out, err
+		}
+		out.SampleTypes = append(out.SampleTypes, st)
+	}
+	var err error
+	if out.PeriodType, err = pair(p.PeriodType); err != nil {
+		return out, err
+	}
+	names := map[uint64]string{}
+	for _, f := range p.Function {
+		if names[f.Id], err = str(f.Name); err != nil {
+			return out, err
+		}
+	}
+	frames := map[uint64]string{}
+	for _, l := range p.Location {
+		if len(l.Line) == 0 {
+			return out, fmt.Errorf("location %d has no line", l.Id)
+		}
+		frames[l.Id] = names[l.Line[0].FunctionId]
+	}
+	out.Samples = []string{}
+	for _, s := range p.Sample {
+		var stack []string
+		for i := len(s.LocationId) - 1; i >= 0; i-- {
+			stack = append(stack, frames[s.LocationId[i]])
+		}
+		line := strings.Join(stack, ";")
+		for _, v := range s.Value {
+			line += " " + strconv.FormatInt(v, 10)
+		}
+		out.Samples = append(out.Samples, line)
+	}
+	slices.Sort(out.Samples)
+	return out, nil
 }
 
 // DecodeLevels turns delta-encoded flame-graph levels of width-tuples (4 for
