@@ -17,24 +17,36 @@ bash "$dir/generate.sh"
 
 start_kiln protocols
 
-passed=0
-failed=0
+# The clients run concurrently (their service names keep their data apart);
+# each one's output is printed after it finishes.
+names=()
+pids=()
 client() {
   local name=$1
   shift
-  echo "--- $name"
   # Each client bounds its own calls; this bounds a client that hangs anyway.
-  if timeout 300 "$@"; then
-    passed=$((passed + 1))
-  else
-    echo "client $name FAILED" >&2
-    failed=$((failed + 1))
-  fi
+  timeout 300 "$@" >"$SUITE_TMP/client-${#names[@]}.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
 }
 client "buf curl" bash "$dir/buf/run.sh" "$KILN_URL" "$fixture"
 client connect-go "$dir/go/bin/connectclient" "$KILN_URL" "$fixture"
 client grpc-go "$dir/go/bin/grpcclient" "$KILN_URL" "$fixture"
 client connect-node node "$dir/node/client.js" "$KILN_URL" "$fixture"
 client grpcio "$KILN_ROOT/.venv/bin/python" "$dir/python/client.py" "$KILN_URL" "$fixture"
+
+passed=0
+failed=0
+for i in "${!pids[@]}"; do
+  echo "--- ${names[$i]}"
+  if wait "${pids[$i]}"; then
+    cat "$SUITE_TMP/client-$i.log"
+    passed=$((passed + 1))
+  else
+    cat "$SUITE_TMP/client-$i.log"
+    echo "client ${names[$i]} FAILED" >&2
+    failed=$((failed + 1))
+  fi
+done
 echo "protocol clients: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
