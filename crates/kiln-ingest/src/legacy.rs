@@ -334,7 +334,9 @@ fn metric_name(sample_types: &[String], config: &HashMap<String, String>) -> Str
         "mutex"
     } else if any(&|d| d.contains("block_")) {
         "block"
-    } else if any(&|d| d.contains("goroutines")) {
+    } else if any(&|d| d.contains("goroutine")) {
+        // pyroscope-go ≥ 1.5 names its goroutine profile "goroutine" (older
+        // agents and the defaults said "goroutines"); both are `goroutines`.
         "goroutines"
     } else {
         "unknown"

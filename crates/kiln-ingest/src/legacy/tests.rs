@@ -281,3 +281,17 @@ fn profile_id_label_makes_text_ingest_a_no_op() {
     let decoded = convert_legacy(&p, LegacyBody::Raw(b"a 1\n".to_vec()), &limits(), NOW).unwrap();
     assert!(decoded.profiles.is_empty());
 }
+
+#[test]
+fn goroutine_display_names_map_to_goroutines() {
+    let no_config = HashMap::new();
+    let types = ["goroutine".to_string()];
+    assert_eq!(metric_name(&types, &no_config), "goroutines");
+    // pyroscope-go 1.5.0 sends display-name "goroutine" (singular).
+    let singular = HashMap::from([("goroutine".to_string(), "goroutine".to_string())]);
+    assert_eq!(metric_name(&types, &singular), "goroutines");
+    let plural = HashMap::from([("goroutine".to_string(), "goroutines".to_string())]);
+    assert_eq!(metric_name(&types, &plural), "goroutines");
+    let other = ["objects_x".to_string()];
+    assert_eq!(metric_name(&other, &no_config), "unknown");
+}
