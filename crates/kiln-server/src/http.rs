@@ -79,6 +79,8 @@ fn build(
             }),
         )
         .route("/metrics", get(metrics::render))
+        // The web UI owns `/` and `/ui/…` only; API paths never reach it.
+        .merge(kiln_ui::router())
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n").into_response() })
 }
 

@@ -62,14 +62,14 @@ async function loadTimeline(ctx, tl, { start, end }, labelSelector, groupBy) {
     const label = (sr.labels || []).find((l) => l.name === groupBy);
     return {
       name: label ? label.value : '',
-      color: SERIES_COLORS[k % SERIES_COLORS.length],
+      color: groupBy ? SERIES_COLORS[k % SERIES_COLORS.length] : '',
       points: (sr.points || []).map((p) => [Number(p.timestamp), p.value]),
     };
   });
   if (!groupBy && series.length > 1) {
     const merged = new Map();
     for (const sr of series) for (const [t, v] of sr.points) merged.set(t, (merged.get(t) || 0) + v);
-    series = [{ name: '', color: SERIES_COLORS[0], points: [...merged].sort((a, b) => a[0] - b[0]) }];
+    series = [{ name: '', color: '', points: [...merged].sort((a, b) => a[0] - b[0]) }];
   }
   // SelectSeries is sparse: draw missing steps as zero, not as a slope.
   const stepMs = stepFor(start, end) * 1000;

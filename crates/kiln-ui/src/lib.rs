@@ -51,7 +51,10 @@ pub fn router() -> Router {
 }
 
 async fn index(headers: HeaderMap) -> Response {
-    serve(asset(INDEX).expect("assets/index.html is embedded"), &headers)
+    serve(
+        asset(INDEX).expect("assets/index.html is embedded"),
+        &headers,
+    )
 }
 
 async fn ui_path(Path(path): Path<String>, headers: HeaderMap) -> Response {
@@ -173,7 +176,10 @@ mod tests {
         assert_eq!(status, StatusCode::NOT_MODIFIED);
         assert!(body.is_empty());
         let weak = format!("\"other\", W/{etag}");
-        assert_eq!(get("/ui/app.js", Some(&weak)).await.0, StatusCode::NOT_MODIFIED);
+        assert_eq!(
+            get("/ui/app.js", Some(&weak)).await.0,
+            StatusCode::NOT_MODIFIED
+        );
         assert_eq!(get("/ui/app.js", Some("\"stale\"")).await.0, StatusCode::OK);
     }
 
