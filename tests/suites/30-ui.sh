@@ -30,6 +30,10 @@ for k in 0 1 2; do
 done
 push 'shop.api.alloc_space%7Benv%3Dprod%2Cregion%3Deu%7D' "$UI_RIGHT_FROM" $'main;cache.Fill 4096\n' '&units=bytes&aggregationType=sum'
 push 'shop.worker.cpu%7Benv%3Dprod%7D' "$UI_RIGHT_FROM" $'main;loop 10\n'
+# A gauge: two in-use snapshots at one instant; the timeline must average them.
+for bytes in 100 300; do
+  push 'shop.api.inuse_space%7Benv%3Dprod%2Cregion%3Deu%7D' "$UI_RIGHT_FROM" "main;cache.Fill $bytes" '&units=bytes&aggregationType=average'
+done
 
 # The ack is durable, but the label APIs may read through caches: poll briefly.
 for _ in $(seq 1 50); do

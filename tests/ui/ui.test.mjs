@@ -124,7 +124,7 @@ test('single view: pickers, timeline, flame graph and table from the API', async
   const services = await page.$$eval('#service option', (os) => os.map((o) => o.value));
   assert.deepEqual(services, ['shop.api', 'shop.worker']);
   const types = await page.$$eval('#profile-type option', (os) => os.map((o) => o.value));
-  assert.deepEqual(types.sort(), ['memory:alloc_space:bytes::', CPU].sort());
+  assert.deepEqual(types.sort(), ['memory:alloc_space:bytes::', 'memory:inuse_space:bytes::', CPU].sort());
   assert.equal(await page.inputValue('#profile-type'), 'memory:alloc_space:bytes::');
   await page.selectOption('#profile-type', CPU);
   await settled(page);
@@ -152,6 +152,24 @@ test('single view: pickers, timeline, flame graph and table from the API', async
   assert.match(page.url(), /sort=name/);
   await shot(page, 'single');
   await close(page);
+});
+
+test('timeline sums counters and averages gauges; presets set the range', async () => {
+  const axis = (page) => page.$$eval('#timeline text.tl-axis', (ts) => ts.map((t) => t.textContent));
+  const cpu = await open(`/?${RANGE}&type=${CPU}`);
+  assert.ok((await axis(cpu)).includes('5.9 s'), 'eu 540 + us 50 samples at one step are summed');
+  await cpu.selectOption('#preset', 'now-6h');
+  await settled(cpu);
+  assert.match(cpu.url(), /from=now-6h/);
+  assert.doesNotMatch(cpu.url(), /until=/);
+  assert.equal((await node(cpu, 'single', 'total')).total, LEFT_TOTAL + RIGHT_TOTAL);
+  await close(cpu);
+
+  const gauge = await open(`/?${RANGE}&type=memory:inuse_space:bytes::`);
+  const labels = await axis(gauge);
+  assert.ok(labels.includes('200 B'), `in-use snapshots of 100 B and 300 B average to 200 B: ${labels}`);
+  assert.equal((await node(gauge, 'single', 'total')).total, 400, 'the flame graph merges both');
+  await close(gauge);
 });
 
 test('hover shows self/total and share; click zooms; reset', async () => {
