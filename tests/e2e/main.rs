@@ -12,6 +12,8 @@
 //! * [`crash`]: acknowledged pushes survive `kill -9`.
 //! * [`metrics`]: the write path's Prometheus metrics after real pushes.
 //! * [`block_files`]: blocks are plain Parquet a third party can read.
+//! * [`object_stores`]: the server on S3 (moto) and Azure (Azurite): push,
+//!   query, restart, query again.
 
 mod agents;
 mod bad_input;
@@ -20,6 +22,7 @@ mod crash;
 mod fixtures;
 mod harness;
 mod metrics;
+mod object_stores;
 mod otlp;
 mod protocols;
 mod query;

@@ -23,8 +23,8 @@ use kiln_meta::{EmbeddedConfig, EmbeddedMetastore, Metastore};
 use kiln_model::{Frame, Label, Labels, NormalizedProfile, ProfileType, Sample};
 use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
 use kiln_store::{StoreConfig, check_access, open_store};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy)]

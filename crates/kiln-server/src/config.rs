@@ -16,6 +16,7 @@
 mod compactor;
 mod layers;
 mod limits;
+mod storage;
 mod target;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,7 @@ use toml::{Table, Value};
 
 pub use compactor::{CompactorConfig, LevelWindows, RetentionOverride};
 pub use limits::Limits;
+pub use storage::{AzureStorage, GcsStorage, S3Storage, StorageBackend, StorageConfig};
 pub use target::{Role, Target};
 
 use layers::{LIMITS, OVERRIDES, Provenance};
@@ -67,32 +69,6 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 4040)),
         }
     }
-}
-
-/// `[storage]`: where blocks live.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StorageConfig {
-    pub backend: StorageBackend,
-    /// Root directory of the `filesystem` backend.
-    pub data_dir: PathBuf,
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        Self {
-            backend: StorageBackend::Filesystem,
-            data_dir: PathBuf::from("./data"),
-        }
-    }
-}
-
-/// Object-store implementation behind `[storage]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StorageBackend {
-    /// A local directory (`storage.data_dir`), made durable with fsync.
-    Filesystem,
 }
 
 /// `[auth]`: tenancy.
@@ -303,6 +279,9 @@ impl KilnConfig {
                 provenance,
                 "must be greater than 0s".into(),
             ));
+        }
+        if let Some((key, message)) = self.storage.problem() {
+            return Err(invalid(key, provenance, message));
         }
         if let Some((key, message)) = self.compactor.problem() {
             return Err(invalid(key, provenance, message));

@@ -185,7 +185,7 @@ fn errors_name_the_key_and_origin() {
         .to_string();
     assert!(err.contains("flush_intervall"), "{err}");
 
-    let err = KilnConfig::from_toml_str("[storage]\nbackend = \"s3\"\n")
+    let err = KilnConfig::from_toml_str("[storage]\nbackend = \"ftp\"\n")
         .unwrap_err()
         .to_string();
     assert!(err.contains("storage.backend"), "{err}");
@@ -339,4 +339,86 @@ fn compactor_section_and_per_tenant_retention() {
             "{err}"
         );
     }
+}
+
+#[test]
+fn object_storage_backends_are_configured_by_file_and_env() {
+    let text = "[storage]\nbackend = \"s3\"\n[storage.s3]\nbucket = \"profiles\"\nprefix = \"kiln/prod\"\n";
+    let c = KilnConfig::from_toml_str(text).unwrap();
+    assert_eq!(c.storage.backend, StorageBackend::S3);
+    assert_eq!(c.storage.s3.bucket, "profiles");
+    assert_eq!(c.storage.s3.prefix, "kiln/prod");
+    assert!(c.storage.s3.path_style, "object_store's default");
+
+    let c = KilnConfig::from_sources(ConfigSources {
+        env: env(&[
+            ("KILN_STORAGE__BACKEND", "azure"),
+            ("KILN_STORAGE__AZURE__CONTAINER", "blocks"),
+            (
+                "KILN_STORAGE__AZURE__ENDPOINT",
+                "http://127.0.0.1:10000/devstoreaccount1",
+            ),
+            ("KILN_STORAGE__AZURE__ALLOW_HTTP", "true"),
+        ]),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.storage.backend, StorageBackend::Azure);
+    assert_eq!(c.storage.azure.container, "blocks");
+    assert!(c.storage.azure.allow_http);
+
+    let c = KilnConfig::from_sources(ConfigSources {
+        env: env(&[
+            ("KILN_STORAGE__BACKEND", "gcs"),
+            ("KILN_STORAGE__GCS__BUCKET", "b"),
+        ]),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.storage.backend, StorageBackend::Gcs);
+    assert_eq!(c.storage.gcs.bucket, "b");
+}
+
+#[test]
+fn bad_object_storage_settings_name_the_key() {
+    let load = |pairs: &[(&str, &str)]| {
+        KilnConfig::from_sources(ConfigSources {
+            env: env(pairs),
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    for (backend, key) in [
+        ("s3", "storage.s3.bucket"),
+        ("azure", "storage.azure.container"),
+        ("gcs", "storage.gcs.bucket"),
+    ] {
+        let err = load(&[("KILN_STORAGE__BACKEND", backend)]);
+        assert!(err.contains(key), "{err}");
+        assert!(err.contains("is required"), "{err}");
+    }
+
+    let err = load(&[
+        ("KILN_STORAGE__BACKEND", "s3"),
+        ("KILN_STORAGE__S3__BUCKET", "b"),
+        ("KILN_STORAGE__S3__ENDPOINT", "http://127.0.0.1:9000"),
+    ]);
+    assert!(err.contains("storage.s3.endpoint"), "{err}");
+    assert!(err.contains("allow_http"), "{err}");
+
+    let err = load(&[
+        ("KILN_STORAGE__BACKEND", "gcs"),
+        ("KILN_STORAGE__GCS__BUCKET", "b"),
+        ("KILN_STORAGE__GCS__ENDPOINT", "storage.example"),
+    ]);
+    assert!(err.contains("storage.gcs.endpoint"), "{err}");
+
+    let err = load(&[("KILN_STORAGE__S3__BUCKKET", "b")]);
+    assert!(err.contains("storage.s3.buckket"), "{err}");
+
+    let err = KilnConfig::from_toml_str("[storage.s3]\nsecret_access_key = \"x\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("secret_access_key"), "{err}");
 }

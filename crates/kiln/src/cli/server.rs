@@ -6,11 +6,11 @@ use kiln_meta::{EmbeddedConfig, EmbeddedMetastore, Metastore};
 use kiln_model::clock::SystemClock;
 use kiln_query::{DataFusionEngine, EngineConfig, QueryEngine};
 use kiln_server::{IngestSink, KilnConfig, ingest_limits};
-use kiln_store::{StoreConfig, open_store};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 mod compactor;
+mod storage;
 
 /// Flags override `kiln.toml` and `KILN_*` environment variables.
 #[derive(Debug, clap::Args)]
@@ -21,7 +21,8 @@ pub struct ServerArgs {
     /// Address of the one port serving every protocol (default 0.0.0.0:4040).
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
-    /// Data directory of the filesystem store (default ./data).
+    /// Data directory of the filesystem store (default ./data); ignored by
+    /// the s3, azure and gcs backends.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<String>,
     /// Roles to run: `all` (default) or a comma-separated list.
@@ -47,10 +48,7 @@ impl ServerArgs {
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = Arc::new(KilnConfig::load(args.config.as_deref(), args.flags())?);
-    let store = open_store(&StoreConfig::Filesystem {
-        root: config.storage.data_dir.clone(),
-    })
-    .context("opening the data directory")?;
+    let store = storage::open(&config.storage).await?;
     let metastore: Arc<dyn Metastore> = Arc::new(
         EmbeddedMetastore::open(store.clone(), EmbeddedConfig::default())
             .await
@@ -93,7 +91,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", config.server.listen))?;
     tracing::info!(
         addr = %listener.local_addr()?,
-        data_dir = %config.storage.data_dir.display(),
+        storage = %storage::store_config(&config.storage).describe(),
         "kiln server starting"
     );
 
