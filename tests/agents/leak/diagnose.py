@@ -164,8 +164,22 @@ def main():
             break
         print(f"    {delta:+7.1%}  {before:6.1%} -> {after:6.1%}  {name}")
     q = urllib.parse.quote('%s{service_name="%s"}' % (INUSE, args.service))
+    ui = urllib.parse.urlencode(
+        {
+            "view": "diff",
+            "service": args.service,
+            "type": INUSE,
+            "from": int((args.start - 5) * 1000),
+            "until": int((args.end + 5) * 1000),
+            "lfrom": int(first[0] * 1000),
+            "luntil": int(first[1] * 1000),
+            "rfrom": int(last[0] * 1000),
+            "runtil": int(last[1] * 1000),
+        }
+    )
+    print(f"  open the diff in Kiln's UI: {args.url}/?{ui}")
     print(
-        "  view it: "
+        "  or as flamebearer JSON: "
         f"{args.url}/pyroscope/render-diff?leftQuery={q}&leftFrom={int(first[0])}&leftUntil={int(first[1])}"
         f"&rightQuery={q}&rightFrom={int(last[0])}&rightUntil={int(last[1])}"
     )
