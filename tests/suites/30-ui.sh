@@ -43,6 +43,14 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 
+# A second server with multi-tenancy on: the UI must ask for the tenant.
+UI_URL=$KILN_URL
+start_kiln ui-tenants KILN_AUTH__MULTITENANCY_ENABLED=true
+curl -fsS -X POST -H 'X-Scope-OrgID: acme' --data-binary $'main;tenant.Work 10\n' \
+  "$KILN_URL/ingest?name=acme.app.cpu%7Benv%3Dprod%7D&from=$UI_RIGHT_FROM&until=$((UI_RIGHT_FROM + 10))&format=folded&sampleRate=100" >/dev/null
+export KILN_MT_URL=$KILN_URL
+KILN_URL=$UI_URL
+
 export KILN_URL UI_NOW=$((now * 1000)) UI_LEFT_FROM=$((UI_LEFT_FROM * 1000)) UI_RIGHT_FROM=$((UI_RIGHT_FROM * 1000))
 cd "$KILN_ROOT/tests/ui"
 node --test --test-concurrency=1 ui.test.mjs

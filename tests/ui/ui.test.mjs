@@ -378,6 +378,28 @@ test('errors are shown in words from the API, empty ranges say so', async () => 
   await close(nothing);
 });
 
+test('with multi-tenancy on, the UI asks for the tenant and sends it', async () => {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/status of 401/.test(msg.text())) errors.push(msg.text());
+  });
+  page.on('pageerror', (err) => errors.push(err.message));
+  await page.goto(`${process.env.KILN_MT_URL}/?${RANGE}`);
+  await settled(page);
+  assert.match(await page.locator('#error').innerText(), /LabelValues|ProfileTypes/);
+  assert.match(await page.locator('#error').innerText(), /tenant|X-Scope-OrgID/i);
+  await page.fill('#tenant', 'acme');
+  await page.click('button[type=submit]');
+  await settled(page);
+  assert.equal(await page.inputValue('#service'), 'acme.app');
+  assert.ok((await drawn(page, 'single')).some((n) => n.name === 'tenant.Work'));
+  assert.match(page.url(), /tenant=acme/);
+  assert.equal(await page.locator('#error').isHidden(), true);
+  await page.close();
+  assert.deepEqual(errors, []);
+});
+
 test('benchmark page: 10,000-node flame graph', async () => {
   const page = await open('/ui/bench.html', [], { settle: false });
   await page.waitForFunction(() => window.benchResult, null, { timeout: 60000 });

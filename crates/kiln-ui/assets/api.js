@@ -3,6 +3,20 @@
 
 const SERVICE = '/querier.v1.QuerierService/';
 
+// With multi-tenancy on, Kiln needs the tenant in `X-Scope-OrgID`.
+let tenant = '';
+
+/** Sets the tenant sent with every call ('' sends none). */
+export function setTenant(id) {
+  tenant = id || '';
+}
+
+function headers(contentType) {
+  const h = { 'Content-Type': contentType, 'Connect-Protocol-Version': '1' };
+  if (tenant) h['X-Scope-OrgID'] = tenant;
+  return h;
+}
+
 /** An error answered by the API, carrying its Connect code and message. */
 export class ApiError extends Error {
   constructor(method, code, message) {
@@ -18,7 +32,7 @@ export async function call(method, body, { signal } = {}) {
   try {
     res = await fetch(SERVICE + method, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Connect-Protocol-Version': '1' },
+      headers: headers('application/json'),
       body: JSON.stringify(body),
       signal,
     });
@@ -81,7 +95,7 @@ export function encodeMergeProfileRequest({ profileTypeID, labelSelector, start,
 export async function mergedPprof(request) {
   const res = await fetch(SERVICE + 'SelectMergeProfile', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/proto', 'Connect-Protocol-Version': '1' },
+    headers: headers('application/proto'),
     body: encodeMergeProfileRequest(request),
   });
   if (!res.ok) {

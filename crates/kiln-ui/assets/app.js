@@ -3,7 +3,7 @@
 // views. Each view lives in views.js; everything reads and writes `state`,
 // which is mirrored in the URL.
 
-import { call } from './api.js';
+import { call, setTenant } from './api.js';
 import { formatTime, resolveTime } from './format.js';
 import { readState, writeState, VIEWS } from './state.js';
 import { renderView } from './views.js';
@@ -107,6 +107,10 @@ function showError(err, where) {
     box.hidden = true;
     box.textContent = '';
     return;
+  }
+  if (err.code === 'unauthenticated' || err.code === '401') {
+    // Multi-tenancy is on: ask for the tenant.
+    $('tenant-field').hidden = false;
   }
   const method = err.method ? `${err.method}: ` : '';
   box.textContent = `${where ? `${where} — ` : ''}${method}${err.message}`;
@@ -255,6 +259,8 @@ function bindControls() {
       return;
     }
     $('suggestions').hidden = true;
+    state.tenant = $('tenant').value.trim();
+    setTenant(state.tenant);
     start();
   });
   $('preset').addEventListener('change', (e) => {
@@ -272,6 +278,8 @@ function syncControls() {
   $('from').value = showTime(state.from);
   $('until').value = showTime(state.until);
   $('selector').value = state.query;
+  $('tenant').value = state.tenant;
+  if (state.tenant) $('tenant-field').hidden = false;
   const preset = $('preset');
   preset.value = state.until === 'now' && [...preset.options].some((o) => o.value === state.from) ? state.from : '';
 }
@@ -305,12 +313,18 @@ async function start() {
     await loadServices();
     await loadTypes();
   } catch (err) {
+    // Nothing to show without services: keep the error in view.
+    generation++;
+    $('view').replaceChildren();
     showError(err);
+    document.body.dataset.ready = 'true';
+    return;
   }
   ctx.refresh();
 }
 
 state.typeFromUrl = Boolean(state.type);
+setTenant(state.tenant);
 bindControls();
 start();
 export { VIEWS };

@@ -19,6 +19,7 @@ const DEFAULTS = {
   runtil: '',
   rquery: '',
   mode: 'relative',
+  tenant: '',
 };
 
 export const VIEWS = ['single', 'tags', 'comparison', 'diff'];
