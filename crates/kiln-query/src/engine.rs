@@ -6,6 +6,7 @@ mod runtime;
 use crate::api::{LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, SeriesQuery};
 use crate::blocks::{BlockCache, BlockCacheStats, CacheConfig};
 use crate::error::QueryError;
+use crate::table::{ScanCounters, TableScanStats};
 use crate::{labels, merge, series};
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
@@ -20,7 +21,7 @@ use runtime::CpuRuntime;
 use std::sync::Arc;
 
 /// Settings of a [`DataFusionEngine`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineConfig {
     /// Memory bounds of the per-block caches.
     pub cache: CacheConfig,
@@ -29,6 +30,21 @@ pub struct EngineConfig {
     pub target_partitions: usize,
     /// Worker threads of the query runtime; 0 = available cores.
     pub cpu_threads: usize,
+    /// Read the compactor's rollup tables where they give the same answer
+    /// as raw samples (see `docs/query.md`); `false` forces raw samples,
+    /// e.g. to compare the two.
+    pub use_rollups: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache: CacheConfig::default(),
+            target_partitions: 0,
+            cpu_threads: 0,
+            use_rollups: true,
+        }
+    }
 }
 
 fn cores() -> usize {
@@ -44,6 +60,10 @@ pub(crate) struct Inner {
     /// so nothing is registered and queries do not interfere.
     pub(crate) ctx: SessionContext,
     pub(crate) target_partitions: usize,
+    /// [`EngineConfig::use_rollups`].
+    pub(crate) use_rollups: bool,
+    /// What the scans read, by table.
+    pub(crate) scan_counters: Arc<ScanCounters>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -89,6 +109,8 @@ impl DataFusionEngine {
                 blocks: BlockCache::new(store, config.cache),
                 ctx: SessionContext::new_with_config(session),
                 target_partitions,
+                use_rollups: config.use_rollups,
+                scan_counters: Arc::default(),
             }),
             runtime: CpuRuntime::new(or_cores(config.cpu_threads))?,
         })
@@ -97,6 +119,12 @@ impl DataFusionEngine {
     /// Hits, misses and memory of the block caches.
     pub fn cache_stats(&self) -> BlockCacheStats {
         self.inner.blocks.stats()
+    }
+
+    /// Scan segments and rows read so far, by table (raw samples or
+    /// rollups).
+    pub fn scan_stats(&self) -> TableScanStats {
+        self.inner.scan_counters.snapshot()
     }
 
     /// Empties the block caches (e.g. to measure cold queries).

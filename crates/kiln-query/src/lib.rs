@@ -44,3 +44,4 @@ pub use blocks::{BlockCacheStats, CacheConfig};
 pub use cache::CacheStats;
 pub use engine::{DataFusionEngine, EngineConfig};
 pub use error::QueryError;
+pub use table::{TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats};

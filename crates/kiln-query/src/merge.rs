@@ -6,12 +6,16 @@
 //!      AggregateExec(Partial: flamegraph)    ◄─ sums by (block, stack_id), resolves once per stack
 //!        BlockScanExec(samples, N block groups) ◄─ pruned scans with call-site/profile/span filters
 //! ```
+//!
+//! A flame graph is one total over the range, so every block reads the
+//! coarsest rollups that fit inside the range and raw samples only at cut
+//! edges (`plan::source`); the sums are the same as from raw samples.
 
 use crate::api::ProfileQuery;
 use crate::engine::Inner;
 use crate::error::QueryError;
 use crate::flamegraph::{BlockSymbols, Flamegraph};
-use crate::plan::{self, BlockScan, Needs};
+use crate::plan::{self, BlockScan, Needs, RollupUse};
 use crate::table::{BlockTable, TableKind, cols};
 use arrow::array::{Array, BinaryArray};
 use datafusion::logical_expr::AggregateUDF;
@@ -21,7 +25,11 @@ use std::sync::Arc;
 
 /// The merged call tree of the profiles `query` selects.
 pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tree, QueryError> {
-    let scans = plan::plan(inner, query, Needs { stacks: true }).await?;
+    let needs = Needs {
+        stacks: true,
+        rollups: RollupUse::Total,
+    };
+    let scans = plan::plan(inner, query, needs).await?;
     if scans.is_empty() {
         return Ok(Tree::new());
     }

@@ -7,6 +7,7 @@
 //!     ─► per block (concurrently): SeriesIndex (cached) ─► postings ─► series ids
 //!          ├─ profile ids given: profiles.parquet ─► (series, time) pairs
 //!          └─ call site given:   StackResolver (cached) ─► allowed stack ids
+//!          samples source: segments of rollup_1h / rollup_1m / samples (source.rs)
 //!     ─► Vec<BlockScan>: what each block's scan must read, ready for DataFusion
 //! ```
 //!
@@ -16,12 +17,15 @@
 //! milliseconds lies in the range.
 
 mod selection;
+mod source;
 
 pub(crate) use selection::{call_site_stacks, may_match, select_series};
+pub(crate) use source::{RollupUse, Segment, Source};
 
 use crate::api::ProfileQuery;
 use crate::engine::Inner;
 use crate::error::QueryError;
+use crate::table::ScanCounters;
 use futures::{StreamExt, TryStreamExt};
 use kiln_block::{BlockMeta, BlockReader, SeriesIndex, StackResolver};
 use kiln_model::selector::Selector;
@@ -60,6 +64,11 @@ pub(crate) struct BlockScan {
     pub series: RoaringBitmap,
     pub start_ns: i64,
     pub end_ns: i64,
+    /// What the samples scan reads for `[start_ns, end_ns]`: rollup
+    /// interiors and raw edges, disjoint, in time order.
+    pub segments: Vec<Segment>,
+    /// The engine's per-table scan counters.
+    pub counters: Arc<ScanCounters>,
     /// Stack resolver, loaded when the query resolves or filters stacks.
     pub stacks: Option<Arc<StackResolver>>,
     /// Call-site filter: only these stack ids.
@@ -71,10 +80,14 @@ pub(crate) struct BlockScan {
 }
 
 /// What the planner must load besides series ids.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Needs {
     /// The stack resolver (flame graphs resolve names; call sites need it too).
     pub stacks: bool,
+    /// Which rollups the samples scan may read. The planner still reads raw
+    /// samples when the engine has rollups off or the query filters profile
+    /// or span ids (rollups keep neither).
+    pub rollups: RollupUse,
 }
 
 /// Lists the tenant's blocks overlapping `[start_ns, end_ns]` and forgets
@@ -120,6 +133,11 @@ pub(crate) async fn plan(
         .then(|| Arc::new(query.profile_ids.iter().cloned().collect()));
     let spans: Option<Arc<HashSet<u64>>> =
         (!query.span_ids.is_empty()).then(|| Arc::new(query.span_ids.iter().copied().collect()));
+    let rollups = if !inner.use_rollups || profile_ids.is_some() || spans.is_some() {
+        RollupUse::Never
+    } else {
+        needs.rollups
+    };
     let call_site = &query.call_site;
     let needs_stacks = needs.stacks || !call_site.is_empty();
     let selector = &selector;
@@ -133,7 +151,11 @@ pub(crate) async fn plan(
                     inner,
                     meta,
                     selector,
-                    (start_ns, end_ns),
+                    Window {
+                        start_ns,
+                        end_ns,
+                        rollups,
+                    },
                     profile_ids.as_deref(),
                     needs_stacks.then_some(call_site.as_slice()),
                     spans,
@@ -151,17 +173,31 @@ pub(crate) async fn plan(
     Ok(scans)
 }
 
+/// The query's raw time range (inclusive nanoseconds) and the rollups its
+/// samples scans may read.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    start_ns: i64,
+    end_ns: i64,
+    rollups: RollupUse,
+}
+
 /// Plans one block; `None` when it has nothing to read. `stacks` is
 /// `Some(call_site)` when the resolver is needed.
 async fn plan_block(
     inner: &Inner,
     meta: BlockMeta,
     selector: &Selector,
-    (start_ns, end_ns): (i64, i64),
+    window: Window,
     profile_ids: Option<&HashSet<String>>,
     stacks: Option<&[String]>,
     span_filter: Option<Arc<HashSet<u64>>>,
 ) -> Result<Option<BlockScan>, QueryError> {
+    let Window {
+        start_ns,
+        end_ns,
+        rollups,
+    } = window;
     let series_index = inner.blocks.series(&meta).await?;
     let mut series = select_series(&series_index, selector);
     if series.is_empty() {
@@ -204,8 +240,11 @@ async fn plan_block(
         }
     };
 
+    let segments = source::segments(&meta, start_ns, end_ns, rollups);
     Ok(Some(BlockScan {
         index: 0,
+        segments,
+        counters: inner.scan_counters.clone(),
         meta,
         reader,
         series_index,

@@ -2,12 +2,12 @@
 //!
 //! ```text
 //!  profiles(block, series_id, time_ns, total)            ◄─ BlockScanExec(profiles)
-//!    [call site / span ids: total := COALESCE(Σ value of the profile's
-//!     samples that pass the filters, 0) via samples GROUP BY (block, series_id, time_ns)
-//!     LEFT JOINed on the profile]
 //!  ⋈ groups(block, series_id, group_id)                  ◄─ small per-query table from the SeriesIndex
 //!  → bucket = start + ceil((time_ms − start) / step) · step, keep bucket ≤ end
 //!  → GROUP BY (group_id, bucket): SUM(total), COUNT(*)
+//!    [call site / span ids: SUM comes from the filtered samples instead,
+//!     samples ⋈ groups GROUP BY (group_id, bucket) SUM(value), LEFT JOINed
+//!     on the profile counts; samples may be rollup rows, see below]
 //!  → Rust: points per group (SUM or SUM/COUNT), limit, sort by labels
 //! ```
 //!
@@ -25,11 +25,18 @@
 //! site, a profile's total is the value of its samples under that call site,
 //! and a profile without such samples counts as 0 (it is still a profile of
 //! the bucket, which matters for AVERAGE).
+//!
+//! **Rollups.** Only the call-site case reads samples. Its per-step sums are
+//! sums of sample values, so the planner may read rollup rows for them when
+//! each rollup bucket lies within one step: the step is a multiple of the
+//! bucket and `(start + 1 ms)` is a bucket boundary (steps hold
+//! `(b − step, b]`). The profile count behind AVERAGE always comes from
+//! `profiles.parquet`, so AVERAGE stays the exact per-profile mean.
 
 use crate::api::{Aggregation, SeriesQuery};
 use crate::engine::Inner;
 use crate::error::QueryError;
-use crate::plan::{self, BlockScan, Needs};
+use crate::plan::{self, BlockScan, Needs, RollupUse};
 use crate::table::{BlockTable, TableKind, cols};
 use arrow::array::{Array, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::cast;
@@ -39,7 +46,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
 use datafusion::functions::expr_fn::coalesce;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
-use datafusion::prelude::{col, lit};
+use datafusion::prelude::{Expr, col, lit};
 use kiln_model::{Label, Labels};
 use kiln_proto::types::v1::{LabelPair, Point, Series};
 use std::collections::{BTreeMap, HashMap};
@@ -111,53 +118,103 @@ fn groups(
     Ok((batch, keys))
 }
 
-/// `profiles(block, series_id, time_ns, total)`, with totals recomputed from
-/// filtered samples when the query filters stacks or spans.
-fn profile_totals(
+/// Step boundaries of one query: a row at `time_ns` belongs to the first
+/// boundary `start + k·step ≥ time_ms`; rows past the last boundary `≤ end`
+/// are dropped.
+#[derive(Debug, Clone, Copy)]
+struct Steps {
+    start: i64,
+    end: i64,
+    step: i64,
+}
+
+/// `(group_id, bucket, v)` of a table with `block, series_id, time_ns`:
+/// rows joined to their group and labelled with their step boundary.
+fn bucketed(
+    inner: &Inner,
+    table: DataFrame,
+    mapping: &Arc<MemTable>,
+    steps: Steps,
+    value: Expr,
+) -> Result<DataFrame, QueryError> {
+    let Steps { start, end, step } = steps;
+    let time_ms = col(cols::TIME_NS) / lit(1_000_000i64);
+    let bucket = lit(start) + ((time_ms - lit(start) + lit(step - 1)) / lit(step)) * lit(step);
+    Ok(table
+        .join(
+            inner.ctx.read_table(mapping.clone())?,
+            JoinType::Inner,
+            &[cols::BLOCK, cols::SERIES_ID],
+            &["g_block", "g_series"],
+            None,
+        )?
+        .select(vec![col(GROUP_ID), bucket.alias(BUCKET), value.alias("v")])?
+        .filter(col(BUCKET).lt_eq(lit(end)))?)
+}
+
+/// `(group_id, bucket, sum, profiles)`: per group and step, the summed
+/// totals and the number of profiles.
+///
+/// Without stack or span filters the totals are `profiles.parquet`'s. With
+/// them, `sum` is the value of the samples that pass the filters (summed
+/// straight from `samples` rows, or from rollup rows when the planner chose
+/// rollups whose buckets lie within one step) and `profiles` still counts
+/// every selected profile of the step, so a profile without matching samples
+/// counts as 0 in an AVERAGE.
+fn step_totals(
     inner: &Inner,
     scans: &[Arc<BlockScan>],
+    mapping: &Arc<MemTable>,
+    steps: Steps,
     from_samples: bool,
 ) -> Result<DataFrame, QueryError> {
     let n = inner.target_partitions;
-    let profiles = inner
-        .ctx
-        .read_table(Arc::new(BlockTable::new(TableKind::Profiles, scans, n)))?
-        .select(vec![
-            col(cols::BLOCK),
-            col(cols::SERIES_ID),
-            col(cols::TIME_NS),
-            col(cols::TOTAL),
-        ])?;
+    let key = || vec![col(GROUP_ID), col(BUCKET)];
+    let profiles =
+        inner
+            .ctx
+            .read_table(Arc::new(BlockTable::new(TableKind::Profiles, scans, n)))?;
     if !from_samples {
-        return Ok(profiles);
+        return Ok(bucketed(inner, profiles, mapping, steps, col(cols::TOTAL))?
+            .aggregate(
+                key(),
+                vec![
+                    sum(col("v")).alias("sum"),
+                    count(lit(1i64)).alias("profiles"),
+                ],
+            )?
+            .select(vec![
+                col(GROUP_ID),
+                col(BUCKET),
+                col("sum"),
+                col("profiles"),
+            ])?);
     }
-    let key = [cols::BLOCK, cols::SERIES_ID, cols::TIME_NS];
-    let per_profile = inner
+    let counts = bucketed(inner, profiles, mapping, steps, lit(0i64))?
+        .aggregate(key(), vec![count(lit(1i64)).alias("profiles")])?;
+    let samples = inner
         .ctx
-        .read_table(Arc::new(BlockTable::new(TableKind::Samples, scans, n)))?
-        .aggregate(
-            key.iter().map(|c| col(*c)).collect(),
-            vec![sum(col(cols::VALUE)).alias("s_total")],
-        )?
+        .read_table(Arc::new(BlockTable::new(TableKind::Samples, scans, n)))?;
+    let sums = bucketed(inner, samples, mapping, steps, col(cols::VALUE))?
+        .aggregate(key(), vec![sum(col("v")).alias("s_total")])?
         .select(vec![
-            col(cols::BLOCK).alias("s_block"),
-            col(cols::SERIES_ID).alias("s_series"),
-            col(cols::TIME_NS).alias("s_time"),
+            col(GROUP_ID).alias("s_group"),
+            col(BUCKET).alias("s_bucket"),
             col("s_total"),
         ])?;
-    Ok(profiles
+    Ok(counts
         .join(
-            per_profile,
+            sums,
             JoinType::Left,
-            &key,
-            &["s_block", "s_series", "s_time"],
+            &[GROUP_ID, BUCKET],
+            &["s_group", "s_bucket"],
             None,
         )?
         .select(vec![
-            col(cols::BLOCK),
-            col(cols::SERIES_ID),
-            col(cols::TIME_NS),
-            coalesce(vec![col("s_total"), lit(0i64)]).alias(cols::TOTAL),
+            col(GROUP_ID),
+            col(BUCKET),
+            coalesce(vec![col("s_total"), lit(0i64)]).alias("sum"),
+            col("profiles"),
         ])?)
 }
 
@@ -177,39 +234,22 @@ pub(crate) async fn select_series(
     let q = &query.profiles;
     let (start, end) = (q.start_ms, q.end_ms);
     let from_samples = !q.call_site.is_empty() || !q.span_ids.is_empty();
-    let scans = plan::plan(inner, q, Needs::default()).await?;
+    let needs = Needs {
+        stacks: false,
+        rollups: RollupUse::Steps {
+            start_ms: start,
+            step_ms: step,
+        },
+    };
+    let scans = plan::plan(inner, q, needs).await?;
     if scans.is_empty() {
         return Ok(Vec::new());
     }
     let scans: Vec<Arc<BlockScan>> = scans.into_iter().map(Arc::new).collect();
     let (mapping, keys) = groups(&scans, &query.group_by)?;
-    let mapping = MemTable::try_new(mapping.schema(), vec![vec![mapping]])?;
-
-    let time_ms = col(cols::TIME_NS) / lit(1_000_000i64);
-    let bucket = lit(start) + ((time_ms - lit(start) + lit(step - 1)) / lit(step)) * lit(step);
-    let df = profile_totals(inner, &scans, from_samples)?
-        .join(
-            inner.ctx.read_table(Arc::new(mapping))?,
-            JoinType::Inner,
-            &[cols::BLOCK, cols::SERIES_ID],
-            &["g_block", "g_series"],
-            None,
-        )?
-        .select(vec![col(GROUP_ID), bucket.alias(BUCKET), col(cols::TOTAL)])?
-        .filter(col(BUCKET).lt_eq(lit(end)))?
-        .aggregate(
-            vec![col(GROUP_ID), col(BUCKET)],
-            vec![
-                sum(col(cols::TOTAL)).alias("sum"),
-                count(lit(1i64)).alias("profiles"),
-            ],
-        )?
-        .select(vec![
-            col(GROUP_ID),
-            col(BUCKET),
-            col("sum"),
-            col("profiles"),
-        ])?;
+    let mapping = Arc::new(MemTable::try_new(mapping.schema(), vec![vec![mapping]])?);
+    let steps = Steps { start, end, step };
+    let df = step_totals(inner, &scans, &mapping, steps, from_samples)?;
     let batches = crate::engine::execute(df, "select_series").await?;
 
     let mut points: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); keys.len()];

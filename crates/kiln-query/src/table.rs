@@ -7,6 +7,9 @@
 //!                  one streams): kiln-block pruned scan (series ids + time
 //!                  range pushed to row groups and pages) ─► exact filters
 //!                  (call-site stacks, profile ids, span ids) ─► + block column
+//!     samples: each block's scan is a list of segments chosen by the planner
+//!              (`plan::source`): rollup_1h / rollup_1m interiors, raw edges;
+//!              every segment is counted in `stats` by table
 //! ```
 //!
 //! The series ids, time range and filters are fixed when the table is built
@@ -16,8 +19,11 @@
 
 mod exec;
 mod read;
+mod stats;
 
 pub(crate) use exec::BlockScanExec;
+pub(crate) use stats::ScanCounters;
+pub use stats::{TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats};
 
 use crate::plan::BlockScan;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};

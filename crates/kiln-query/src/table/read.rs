@@ -1,6 +1,7 @@
 //! Reading one planned block into batches of a query table.
 
 use super::{BlockScan, TableKind};
+use crate::plan::{Segment, Source};
 use arrow::array::{
     Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
     UInt32Array, UInt64Array,
@@ -38,22 +39,45 @@ pub(super) async fn open_block(
     }
 }
 
+/// Opens every segment of the block's scan (see `plan::source`): rollup
+/// interiors and raw edges, chained in time order.
 async fn open_samples(
     scan: Arc<BlockScan>,
     schema: SchemaRef,
     projection: Option<Vec<usize>>,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let (stream, _stats) = scan
-        .reader
-        .scan_samples_stream(&scan.series, scan.start_ns, scan.end_ns)
-        .await
+    let mut parts = Vec::with_capacity(scan.segments.len());
+    for segment in &scan.segments {
+        let Segment {
+            source,
+            start_ns,
+            end_ns,
+        } = *segment;
+        let (stream, _stats) = match source {
+            Source::Samples => {
+                scan.reader
+                    .scan_samples_stream(&scan.series, start_ns, end_ns)
+                    .await
+            }
+            Source::Rollup(bucket) => {
+                scan.reader
+                    .scan_rollup_stream(bucket, &scan.series, start_ns, end_ns)
+                    .await
+            }
+        }
         .map_err(external)?;
-    let batches = stream
-        .map_err(external)
-        .and_then(move |batch| {
+        scan.counters.scan(source);
+        let (scan, schema, projection) = (scan.clone(), schema.clone(), projection.clone());
+        parts.push(stream.map_err(external).and_then(move |batch| {
             let out = samples_batch(&scan, &batch, &schema, projection.as_deref());
+            if let Ok(b) = &out {
+                scan.counters.rows(source, b.num_rows());
+            }
             async move { out }
-        })
+        }));
+    }
+    let batches = futures::stream::iter(parts)
+        .flatten()
         .try_filter(|b| futures::future::ready(b.num_rows() > 0));
     Ok(batches.boxed())
 }

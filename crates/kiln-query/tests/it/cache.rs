@@ -54,6 +54,7 @@ async fn tiny_budgets_evict_but_answers_stay_exact() {
         },
         target_partitions: 3,
         cpu_threads: 2,
+        ..EngineConfig::default()
     };
     let env = Env::with_config(config);
     let data = dataset();

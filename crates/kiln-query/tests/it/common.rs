@@ -1,7 +1,7 @@
 //! Test helpers: an engine over real blocks, synthetic profiles with known
 //! stacks, and brute-force expectations computed straight from the inputs.
 
-use kiln_block::{BlockEncoder, BlockMeta, WriterConfig};
+use kiln_block::{BlockEncoder, BlockMeta, RollupBucket, WriterConfig};
 use kiln_meta::{InMemoryMetastore, Metastore};
 use kiln_model::limits::NormalizeLimits;
 use kiln_model::pprof::build_series_labels;
@@ -83,6 +83,33 @@ impl Env {
             .await
             .expect("register");
         block.meta
+    }
+
+    /// Encodes `profiles` as one level-2 block with both rollup tables, as
+    /// the compactor writes them, and registers it.
+    pub async fn write_rolled_up(&self, tenant: &str, profiles: &[NormalizedProfile]) -> BlockMeta {
+        let config = WriterConfig {
+            row_group_rows: 256,
+            data_page_rows: 32,
+            ..WriterConfig::default()
+        };
+        let block = BlockEncoder::new(tenant, 2)
+            .with_config(config)
+            .with_rollups(&RollupBucket::ALL)
+            .encode(profiles)
+            .expect("encode");
+        assert!(block.meta.has_rollup(RollupBucket::Hour));
+        block.upload(self.store.as_ref()).await.expect("upload");
+        self.meta
+            .register(block.meta.clone())
+            .await
+            .expect("register");
+        block.meta
+    }
+
+    /// Another engine over the same store and metastore.
+    pub fn engine(&self, config: EngineConfig) -> DataFusionEngine {
+        DataFusionEngine::new(self.store.clone(), self.meta.clone(), config).expect("engine")
     }
 
     /// Writes `profiles` split round-robin into `blocks` blocks (overlapping in time).

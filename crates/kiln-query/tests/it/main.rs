@@ -7,4 +7,5 @@ mod common;
 mod labels;
 mod merge;
 mod pprof;
+mod rollups;
 mod series;
