@@ -1,0 +1,27 @@
+//! Kiln's SQL interface: ask questions no fixed API answers.
+//!
+//! ```text
+//!  POST /api/v1/sql, `kiln sql`, Flight SQL ─► SqlEngine::query(tenant, sql, limits)
+//!     ─► session (one per request): the tenant's tables + Kiln functions,
+//!        file access and DDL/DML refused, memory pool capped
+//!     ─► DataFusion plan ─► table scans over the tenant's blocks
+//!        (time range, service and profile type pushed down to the
+//!        metastore listing, the postings and Parquet row groups/pages)
+//!     ─► batches (row limit, timeout)
+//! ```
+//!
+//! Parts: `session` ([`SqlEngine`], [`SqlLimits`]), `blocks` (the only way
+//! to reach data: one tenant's blocks), `tables` (the six tables),
+//! `pushdown` (filters → time range and series), [`functions`].
+//! `docs/sql.md` is the user's reference.
+
+mod blocks;
+pub mod encode;
+mod error;
+pub mod functions;
+mod pushdown;
+mod session;
+mod tables;
+
+pub use error::SqlError;
+pub use session::{SqlEngine, SqlLimits, SqlResult, TABLES};

@@ -1,0 +1,225 @@
+//! [`SqlEngine`]: one tenant-scoped DataFusion session per request.
+//!
+//! ```text
+//!  (tenant, SQL, limits) ─► SessionContext built for this request:
+//!     tables of the tenant only (TenantBlocks lists and opens nothing else)
+//!     + Kiln functions; no file formats reachable: DDL (CREATE EXTERNAL
+//!     TABLE, CREATE VIEW), DML (INSERT, COPY) and statements (SET) refused
+//!     by SQLOptions; URL tables off; no spilling to disk
+//!  ─► memory pool capped at limits.max_memory_bytes
+//!  ─► stream under tokio::time::timeout(limits.timeout), rows ≤ limits.max_rows
+//! ```
+//!
+//! A new session per request costs microseconds and makes isolation
+//! structural: nothing registered in one tenant's session exists in
+//! another's.
+
+use crate::blocks::TenantBlocks;
+use crate::error::SqlError;
+use crate::functions;
+use crate::tables::{DimKind, DimTable, FactKind, FactTable, ProfileSamplesTable};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+use kiln_meta::Metastore;
+use object_store::ObjectStore;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Per-tenant bounds of one SQL query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqlLimits {
+    /// Wall-clock time for planning and executing, result included.
+    pub timeout: Duration,
+    /// Memory DataFusion may reserve (aggregations, sorts, joins); the query
+    /// fails rather than spill, since spilling would write files.
+    pub max_memory_bytes: usize,
+    /// Rows the result may have.
+    pub max_rows: usize,
+}
+
+impl Default for SqlLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            max_memory_bytes: 512 << 20,
+            max_rows: 100_000,
+        }
+    }
+}
+
+/// A query's result, complete and within the limits.
+#[derive(Debug, Clone)]
+pub struct SqlResult {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+impl SqlResult {
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// The names of the tables every session has.
+pub const TABLES: [&str; 6] = [
+    "samples",
+    "profiles",
+    "series",
+    "stacks",
+    "frames",
+    "profile_samples",
+];
+
+/// Answers SQL over tenants' blocks; see the module docs.
+#[derive(Debug, Clone)]
+pub struct SqlEngine {
+    store: Arc<dyn ObjectStore>,
+    metastore: Arc<dyn Metastore>,
+    partitions: usize,
+}
+
+fn options() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+impl SqlEngine {
+    /// An engine reading the blocks `metastore` lists from `store`.
+    pub fn new(store: Arc<dyn ObjectStore>, metastore: Arc<dyn Metastore>) -> Self {
+        let partitions = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            store,
+            metastore,
+            partitions,
+        }
+    }
+
+    /// A fresh session seeing only `tenant`'s data, bounded by `limits`'
+    /// memory cap (the time and row limits are applied by [`Self::query`]).
+    pub fn session(&self, tenant: &str, limits: &SqlLimits) -> Result<SessionContext, SqlError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.max_memory_bytes, 1.0)
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+            )
+            .build_arc()
+            .map_err(|e| SqlError::Execution(e.to_string()))?;
+        let config = SessionConfig::new()
+            .with_target_partitions(self.partitions)
+            .with_information_schema(true);
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        let blocks = Arc::new(TenantBlocks::new(
+            tenant,
+            self.store.clone(),
+            self.metastore.clone(),
+        ));
+        let p = self.partitions;
+        let register = |name: &str, t: Arc<dyn datafusion::datasource::TableProvider>| {
+            ctx.register_table(name, t)
+                .map(drop)
+                .map_err(|e| SqlError::Execution(e.to_string()))
+        };
+        register(
+            "samples",
+            Arc::new(FactTable::new(FactKind::Samples, blocks.clone(), p)),
+        )?;
+        register(
+            "profiles",
+            Arc::new(FactTable::new(FactKind::Profiles, blocks.clone(), p)),
+        )?;
+        register(
+            "series",
+            Arc::new(DimTable::new(DimKind::Series, blocks.clone(), p)),
+        )?;
+        register(
+            "stacks",
+            Arc::new(DimTable::new(DimKind::Stacks, blocks.clone(), p)),
+        )?;
+        register(
+            "frames",
+            Arc::new(DimTable::new(DimKind::Frames, blocks.clone(), p)),
+        )?;
+        register(
+            "profile_samples",
+            Arc::new(ProfileSamplesTable::new(blocks, p)),
+        )?;
+        functions::register(&ctx);
+        Ok(ctx)
+    }
+
+    /// Plans `sql` for `tenant` without running it: refused statements and
+    /// invalid SQL fail here. Flight SQL's prepare uses the schema.
+    pub async fn plan(
+        &self,
+        tenant: &str,
+        sql: &str,
+        limits: &SqlLimits,
+    ) -> Result<DataFrame, SqlError> {
+        let ctx = self.session(tenant, limits)?;
+        plan(&ctx, sql).await
+    }
+
+    /// Runs `sql` for `tenant` within `limits` and collects the result.
+    pub async fn query(
+        &self,
+        tenant: &str,
+        sql: &str,
+        limits: &SqlLimits,
+    ) -> Result<SqlResult, SqlError> {
+        let run = async {
+            let df = self.plan(tenant, sql, limits).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| SqlError::from_execution(e, limits.max_memory_bytes))?;
+            let batches = collect_bounded(stream, limits).await?;
+            Ok(SqlResult { schema, batches })
+        };
+        tokio::time::timeout(limits.timeout, run)
+            .await
+            .map_err(|_| SqlError::Timeout(limits.timeout))?
+    }
+}
+
+async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlError> {
+    if sql.trim().is_empty() {
+        return Err(SqlError::InvalidSql("the query is empty".into()));
+    }
+    ctx.sql_with_options(sql, options())
+        .await
+        .map_err(SqlError::from_planning)
+}
+
+/// Collects `stream`, failing once it passes `limits.max_rows`.
+async fn collect_bounded(
+    mut stream: SendableRecordBatchStream,
+    limits: &SqlLimits,
+) -> Result<Vec<RecordBatch>, SqlError> {
+    let mut batches = Vec::new();
+    let mut rows = 0usize;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| SqlError::from_execution(e, limits.max_memory_bytes))?;
+        rows += batch.num_rows();
+        if rows > limits.max_rows {
+            return Err(SqlError::RowLimit(limits.max_rows));
+        }
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}

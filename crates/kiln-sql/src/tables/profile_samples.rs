@@ -1,0 +1,256 @@
+//! `profile_samples`: the convenient denormalised table, one row per stored
+//! sample row (time, series, stack), with the series' labels and the stack
+//! resolved to function names, root first.
+//!
+//! Only the projected columns are built: a query that never reads `stack`
+//! never loads the block's stack tables. Filters on `time`, `service_name`
+//! and `profile_type` prune blocks, series (through the postings) and row
+//! groups/pages before anything is decoded.
+
+use super::dims::{OpenBlock, block_exec};
+use super::scan::{TIME, project_schema};
+use super::types::{
+    LABELS_TYPE, STACK_TYPE, field, labels_builder, stack_builder, time_type, timestamps,
+};
+use crate::blocks::TenantBlocks;
+use crate::pushdown::{
+    TimeRange, is_equality_filter, is_time_filter, string_equalities, time_range,
+};
+use arrow::array::{
+    Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, StringBuilder, UInt32Array,
+};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use kiln_block::schema::cols;
+use kiln_block::{BlockReader, SeriesIndex, StackResolver};
+use std::sync::{Arc, LazyLock};
+
+const SERVICE: &str = "service_name";
+const PROFILE_TYPE: &str = "profile_type";
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        field(TIME, time_type()),
+        field(SERVICE, DataType::Utf8),
+        field(PROFILE_TYPE, DataType::Utf8),
+        field("labels", LABELS_TYPE.clone()),
+        field("stack", STACK_TYPE.clone()),
+        field("value", DataType::Int64),
+    ]))
+});
+
+/// Column positions in [`SCHEMA`].
+mod col {
+    pub const TIME: usize = 0;
+    pub const SERVICE: usize = 1;
+    pub const PROFILE_TYPE: usize = 2;
+    pub const LABELS: usize = 3;
+    pub const STACK: usize = 4;
+    pub const VALUE: usize = 5;
+}
+
+/// The `profile_samples` table of one session.
+#[derive(Debug)]
+pub(crate) struct ProfileSamplesTable {
+    blocks: Arc<TenantBlocks>,
+    partitions: usize,
+}
+
+impl ProfileSamplesTable {
+    pub(crate) fn new(blocks: Arc<TenantBlocks>, partitions: usize) -> Self {
+        Self { blocks, partitions }
+    }
+}
+
+/// What one block's scan reads.
+#[derive(Debug)]
+struct Selection {
+    range: TimeRange,
+    services: Vec<String>,
+    profile_types: Vec<String>,
+    /// Output columns, as indices into [`SCHEMA`].
+    columns: Vec<usize>,
+    schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for ProfileSamplesTable {
+    fn schema(&self) -> SchemaRef {
+        SCHEMA.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if is_time_filter(f, TIME)
+                    || is_equality_filter(f, SERVICE)
+                    || is_equality_filter(f, PROFILE_TYPE)
+                {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let range = time_range(filters, TIME);
+        let blocks = self.blocks.list(range.start_ns, range.end_ns).await?;
+        let schema = project_schema(&SCHEMA, projection)?;
+        let selection = Arc::new(Selection {
+            range,
+            services: string_equalities(filters, SERVICE),
+            profile_types: string_equalities(filters, PROFILE_TYPE),
+            columns: match projection {
+                Some(p) => p.clone(),
+                None => (0..SCHEMA.fields().len()).collect(),
+            },
+            schema: schema.clone(),
+        });
+        let open: OpenBlock =
+            Arc::new(move |reader| Box::pin(open_block(reader, selection.clone())));
+        block_exec(schema, blocks, self.partitions, open)
+    }
+}
+
+fn external(e: kiln_block::BlockError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+async fn open_block(
+    reader: Arc<BlockReader>,
+    sel: Arc<Selection>,
+) -> Result<BoxStream<'static, Result<RecordBatch>>> {
+    let index = reader.series().await.map_err(external)?;
+    let series = index.select(|_| true);
+    let series: roaring::RoaringBitmap = series
+        .iter()
+        .filter(|&id| {
+            let e = index.get(id).expect("postings name existing series");
+            sel.services.iter().all(|s| *s == e.service_name)
+                && sel.profile_types.iter().all(|p| *p == e.profile_type)
+        })
+        .collect();
+    if series.is_empty() {
+        return Ok(futures::stream::empty().boxed());
+    }
+    let stacks = if sel.columns.contains(&col::STACK) {
+        Some(reader.stack_resolver().await.map_err(external)?)
+    } else {
+        None
+    };
+    let (stream, _) = reader
+        .scan_samples_stream(&series, sel.range.start_ns, sel.range.end_ns)
+        .await
+        .map_err(external)?;
+    Ok(stream
+        .map_err(external)
+        .map(move |batch| output(&batch?, &index, stacks.as_deref(), &sel))
+        .boxed())
+}
+
+fn file_column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| DataFusionError::Internal(format!("samples batch lacks column {name}")))
+}
+
+/// One samples batch as `profile_samples` rows.
+fn output(
+    batch: &RecordBatch,
+    index: &SeriesIndex,
+    stacks: Option<&StackResolver>,
+    sel: &Selection,
+) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    let series = file_column::<UInt32Array>(batch, cols::SERIES_ID)?;
+    let entry = |i: usize| {
+        index.get(series.value(i)).ok_or_else(|| {
+            DataFusionError::Internal(format!("unknown series id {}", series.value(i)))
+        })
+    };
+    let text = |get: fn(&kiln_block::SeriesEntry) -> &str| -> Result<ArrayRef> {
+        let mut b = StringBuilder::with_capacity(rows, rows * 16);
+        for i in 0..rows {
+            b.append_value(get(entry(i)?));
+        }
+        Ok(Arc::new(b.finish()))
+    };
+    let columns = sel
+        .columns
+        .iter()
+        .map(|&c| -> Result<ArrayRef> {
+            match c {
+                col::TIME => Ok(timestamps(file_column::<Int64Array>(batch, cols::TIME_NS)?)),
+                col::SERVICE => text(|e| &e.service_name),
+                col::PROFILE_TYPE => text(|e| &e.profile_type),
+                col::LABELS => {
+                    let mut m = labels_builder();
+                    for i in 0..rows {
+                        for l in entry(i)?.labels.iter() {
+                            m.keys().append_value(&l.name);
+                            m.values().append_value(&l.value);
+                        }
+                        m.append(true)?;
+                    }
+                    Ok(Arc::new(m.finish()))
+                }
+                col::STACK => {
+                    let resolver = stacks.ok_or_else(|| {
+                        DataFusionError::Internal("stack resolver not loaded".into())
+                    })?;
+                    let ids = file_column::<UInt32Array>(batch, cols::STACK_ID)?;
+                    let frames = resolver.frames();
+                    let mut b = stack_builder();
+                    let mut path = Vec::new();
+                    for i in 0..rows {
+                        resolver
+                            .frame_ids_into(ids.value(i), &mut path)
+                            .map_err(external)?;
+                        for &f in &path {
+                            b.values().append_value(&frames[f as usize].function);
+                        }
+                        b.append(true);
+                    }
+                    Ok(Arc::new(b.finish()))
+                }
+                col::VALUE => Ok(batch
+                    .column_by_name(cols::VALUE)
+                    .ok_or_else(|| DataFusionError::Internal("samples lack value".into()))?
+                    .clone()),
+                other => Err(DataFusionError::Internal(format!(
+                    "profile_samples has no column {other}"
+                ))),
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(
+        sel.schema.clone(),
+        columns,
+        &options,
+    )?)
+}
