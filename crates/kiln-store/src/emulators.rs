@@ -105,7 +105,7 @@ impl Emulator {
             let dir = tempfile::tempdir().expect("creating a temp dir for the emulator");
             let addr = free_port();
             let log = dir.path().join("emulator.log");
-            let (child, lifeline) = spawn(&program, &args(kind, addr, dir.path()), &log);
+            let (child, lifeline) = spawn(&program, &args(kind, addr, dir.path()), dir.path());
             let emulator = Emulator {
                 kind,
                 addr,
@@ -349,22 +349,28 @@ fn args(kind: EmulatorKind, addr: SocketAddr, dir: &Path) -> Vec<String> {
 }
 
 /// Runs `program` under `bash`, which kills it as soon as its stdin (the
-/// returned lifeline) reaches end of file, and exits when it exits.
-fn spawn(program: &Path, args: &[String], log: &Path) -> (Child, ChildStdin) {
+/// returned lifeline) reaches end of file, then deletes `scratch` (the
+/// emulator's temp dir: statics never drop theirs), and exits when it exits.
+fn spawn(program: &Path, args: &[String], scratch: &Path) -> (Child, ChildStdin) {
     // Background jobs get /dev/null as stdin unless redirected: keep the
     // lifeline on fd 3 for the watcher.
-    const WRAPPER: &str = r#"log=$1; shift
+    const WRAPPER: &str = r#"scratch=$1; shift
 exec 3<&0
-"$@" >"$log" 2>&1 </dev/null 3<&- &
+"$@" >"$scratch/emulator.log" 2>&1 </dev/null 3<&- &
 pid=$!
-{ read -r _ <&3; kill "$pid" 2>/dev/null; } &
+{
+  read -r _ <&3
+  kill "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -rf "$scratch"
+} &
 exec 3<&-
 wait "$pid""#;
     let mut child = Command::new("bash")
         .arg("-c")
         .arg(WRAPPER)
         .arg("kiln-emulator")
-        .arg(log)
+        .arg(scratch)
         .arg(program)
         .args(args)
         .stdin(Stdio::piped())
