@@ -104,7 +104,16 @@ export class FlameGraph {
       const i = this.nodeAt(e);
       if (i >= 0) this.zoom(i === this.zoomIndex ? this.graph.parent[i] : i);
     });
-    this.resizeObserver = new ResizeObserver(() => this.render());
+    // Keyboard: the canvas takes focus; Escape resets the zoom.
+    this.canvas.tabIndex = 0;
+    this.canvas.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape') this.reset();
+    });
+    // Redraw on resize while attached; stop watching once the view is gone.
+    this.resizeObserver = new ResizeObserver(() => {
+      if (this.container.isConnected) this.render();
+      else this.resizeObserver.disconnect();
+    });
     this.resizeObserver.observe(container);
   }
 

@@ -30,7 +30,11 @@ export class Timeline {
     this.svg = el('svg', { role: 'img', 'aria-label': label || 'Timeline', height: HEIGHT });
     container.append(this.svg);
     this.svg.addEventListener('mousedown', (e) => this.startDrag(e));
-    new ResizeObserver(() => this.draw()).observe(container);
+    const observer = new ResizeObserver(() => {
+      if (container.isConnected) this.draw();
+      else observer.disconnect();
+    });
+    observer.observe(container);
   }
 
   /** `series`: [{name, color, points: [[ms, value]…]}]. */
