@@ -6,7 +6,9 @@
 //!             ─► per block: SeriesIndex postings ─► series ids (selector ∧ profile type)
 //!                [profile ids ─► (series, time); call site ─► allowed stack ids]
 //!    ─► DataFusion: BlockTable(samples|profiles) ─► BlockScanExec, one partition per block group
-//!                   (kiln-block pushdown of series ids + time range to row groups and pages)
+//!                   (kiln-block pushdown of series ids + time range to row groups and pages;
+//!                    samples come from rollup_1h/rollup_1m for whole buckets in range,
+//!                    raw samples.parquet at cut edges: plan/source.rs)
 //!       merge_tree:    flamegraph(block, stack_id, value) aggregate: sums by stack id,
 //!                      resolves each stack node once, state = mergeable Tree bytes
 //!       select_series: profiles ⋈ groups(block, series_id, group_id)
@@ -44,4 +46,6 @@ pub use blocks::{BlockCacheStats, CacheConfig};
 pub use cache::CacheStats;
 pub use engine::{DataFusionEngine, EngineConfig};
 pub use error::QueryError;
-pub use table::{TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats};
+pub use table::{
+    TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats, describe_metrics,
+};

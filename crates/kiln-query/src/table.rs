@@ -23,7 +23,9 @@ mod stats;
 
 pub(crate) use exec::BlockScanExec;
 pub(crate) use stats::ScanCounters;
-pub use stats::{TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats};
+pub use stats::{
+    TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats, describe_metrics,
+};
 
 use crate::plan::BlockScan;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};

@@ -67,6 +67,7 @@ pub fn prometheus_handle() -> &'static PrometheusHandle {
 
 fn describe() {
     kiln_ingest::metrics::describe();
+    kiln_query::describe_metrics();
     metrics::describe_counter!(
         RPC_REQUESTS_TOTAL,
         "RPCs served, by rpc, protocol and code."

@@ -30,6 +30,19 @@ pub const TABLE_SCANS_TOTAL: &str = "kiln_query_table_scans_total";
 /// Metric: rows read by scans, by `table`.
 pub const TABLE_ROWS_TOTAL: &str = "kiln_query_table_rows_total";
 
+/// Registers the help texts of the query metrics with the installed
+/// recorder (the server calls this once).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        TABLE_SCANS_TOTAL,
+        "Query scan segments opened, by table (samples, rollup_1m, rollup_1h)."
+    );
+    metrics::describe_counter!(
+        TABLE_ROWS_TOTAL,
+        "Rows read by query scans after filtering, by table (samples, rollup_1m, rollup_1h)."
+    );
+}
+
 /// The engine's live counters behind [`TableScanStats`].
 #[derive(Debug, Default)]
 pub(crate) struct ScanCounters {

@@ -298,6 +298,7 @@ async fn week_long_flame_graph_reads_hourly_rollups_and_raw_edges() {
         .sum();
     assert_eq!(raw_stats.samples.rows, rows_in_range as u64);
     assert_eq!(raw_stats.samples.scans, 7);
+    eprintln!("week-long flame graph: rollups {stats:?}, raw {raw_stats:?}");
     assert!(
         stats.samples.rows + stats.rollup_1m.rows + stats.rollup_1h.rows
             < raw_stats.samples.rows / 3,
