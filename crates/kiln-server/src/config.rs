@@ -281,7 +281,15 @@ impl KilnConfig {
             ));
         }
         if let Some((key, message)) = self.storage.problem() {
-            return Err(invalid(key, provenance, message));
+            // An unset bucket was "set" by whoever chose the backend.
+            let origin = layers::origin_of(provenance, key)
+                .or_else(|| layers::origin_of(provenance, "storage.backend"))
+                .unwrap_or_else(|| "defaults".to_string());
+            return Err(ConfigError::InvalidValue {
+                key: key.to_string(),
+                origin,
+                message,
+            });
         }
         if let Some((key, message)) = self.compactor.problem() {
             return Err(invalid(key, provenance, message));

@@ -397,6 +397,7 @@ fn bad_object_storage_settings_name_the_key() {
         let err = load(&[("KILN_STORAGE__BACKEND", backend)]);
         assert!(err.contains(key), "{err}");
         assert!(err.contains("is required"), "{err}");
+        assert!(err.contains("KILN_STORAGE__BACKEND"), "{err}");
     }
 
     let err = load(&[
