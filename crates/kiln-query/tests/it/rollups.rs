@@ -287,6 +287,24 @@ async fn week_long_flame_graph_reads_hourly_rollups_and_raw_edges() {
     assert_eq!(stats.samples.rows, raw_rows as u64, "{stats:?}");
     assert!(stats.rollup_1h.rows > stats.rollup_1m.rows, "{stats:?}");
 
+    // Profile ids (like span ids) need raw rows: rollups keep neither.
+    let picked: Vec<&NormalizedProfile> = data
+        .iter()
+        .filter(|p| p.profile_type == cpu() && in_range(p, start_ns / MS, end_ns / MS))
+        .step_by(97)
+        .collect();
+    let mut by_id = q.clone();
+    by_id.profile_ids = picked.iter().map(|p| p.profile_id.clone()).collect();
+    let by_id_tree = env.engine.merge_tree(&by_id).await.unwrap();
+    assert_tree(&by_id_tree, &tree_of(picked, |_, _, _| true), "profile ids");
+    let after = env.engine.scan_stats();
+    assert_eq!(
+        (after.rollup_1h, after.rollup_1m),
+        (stats.rollup_1h, stats.rollup_1m),
+        "profile-id queries must not read rollups"
+    );
+    assert!(after.samples.scans > stats.samples.scans);
+
     // The same query forced to raw samples reads every sample row in range.
     let raw = raw_engine(&env);
     assert_tree(&raw.merge_tree(&q).await.unwrap(), &got, "week raw");
