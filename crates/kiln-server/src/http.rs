@@ -18,6 +18,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use kiln_model::clock::SystemClock;
 use kiln_query::QueryEngine;
+use kiln_sql::SqlEngine;
 use tokio::net::TcpListener;
 
 use crate::config::KilnConfig;
@@ -27,6 +28,7 @@ use crate::otlp;
 use crate::push::{self, PushSink};
 use crate::querier::{self, Querier};
 use crate::rpc::RpcRouter;
+use crate::sql_http;
 
 /// Builds the full router. `serve` uses this too; tests and embedders can
 /// mount it on their own listener. `/ready` always answers 200 here; under
@@ -41,6 +43,23 @@ pub fn router(
         config,
         push_sink,
         query_engine,
+        None,
+        Arc::new(AtomicBool::new(true)),
+    )
+}
+
+/// Like [`router`], with `POST /api/v1/sql` answered by `sql`.
+pub fn router_with_sql(
+    config: Arc<KilnConfig>,
+    push_sink: Arc<dyn PushSink>,
+    query_engine: Arc<dyn QueryEngine>,
+    sql: Arc<SqlEngine>,
+) -> Router {
+    build(
+        config,
+        push_sink,
+        query_engine,
+        Some(sql),
         Arc::new(AtomicBool::new(true)),
     )
 }
@@ -49,6 +68,7 @@ fn build(
     config: Arc<KilnConfig>,
     push_sink: Arc<dyn PushSink>,
     query_engine: Arc<dyn QueryEngine>,
+    sql: Option<Arc<SqlEngine>>,
     ready: Arc<AtomicBool>,
 ) -> Router {
     // Install the recorder before the first request is counted.
@@ -64,6 +84,7 @@ fn build(
     let router = rpcs.into_router(config.clone());
     let router = querier::routes(router, querier);
     let router = otlp::routes(router, config.clone(), push_sink.clone());
+    let router = sql_http::routes(router, config.clone(), sql);
     ingest_http::routes(router, config, push_sink)
         .route(
             "/ready",
@@ -97,8 +118,45 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_inner(config, listener, push_sink, query_engine, None, shutdown).await
+}
+
+/// Like [`serve`], with `POST /api/v1/sql` answered by `sql`.
+pub async fn serve_with_sql<F>(
+    config: Arc<KilnConfig>,
+    listener: TcpListener,
+    push_sink: Arc<dyn PushSink>,
+    query_engine: Arc<dyn QueryEngine>,
+    sql: Arc<SqlEngine>,
+    shutdown: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    serve_inner(
+        config,
+        listener,
+        push_sink,
+        query_engine,
+        Some(sql),
+        shutdown,
+    )
+    .await
+}
+
+async fn serve_inner<F>(
+    config: Arc<KilnConfig>,
+    listener: TcpListener,
+    push_sink: Arc<dyn PushSink>,
+    query_engine: Arc<dyn QueryEngine>,
+    sql: Option<Arc<SqlEngine>>,
+    shutdown: F,
+) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let ready = Arc::new(AtomicBool::new(true));
-    let app = build(config, push_sink, query_engine, ready.clone());
+    let app = build(config, push_sink, query_engine, sql, ready.clone());
     let upkeep = metrics::spawn_upkeep();
     tracing::info!(addr = %listener.local_addr()?, "serving Connect, gRPC and gRPC-Web");
     // Small unary requests and responses: don't let Nagle delay them.

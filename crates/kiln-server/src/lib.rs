@@ -11,6 +11,7 @@
 //!             │   GET /pyroscope/{render,render-diff,label-values} ─┘    │
 //!             │   POST /ingest ─► PushSink                               │
 //!             │   POST /v1development/profiles (OTLP/HTTP) ─► otlp        │
+//!             │   POST /api/v1/sql ─► sql_http ─► kiln-sql               │
 //!             │   GET /ready, GET /metrics                               │
 //!             └──────────────────────────────────────────────────────────┘
 //! ```
@@ -49,11 +50,13 @@ mod otlp;
 mod push;
 mod querier;
 mod rpc;
+mod sql_http;
 pub mod tenant;
 
 pub use config::{ConfigError, ConfigSources, KilnConfig, Limits};
 pub use error::{ApiError, Code};
-pub use http::{router, serve};
+pub use http::{router, router_with_sql, serve, serve_with_sql};
+pub use sql_http::{SQL_PATH, sql_limits};
 pub use ingest_sink::{IngestSink, ingest_limits};
 pub use otlp::{OTLP_EXPORT_PATH, OTLP_HTTP_PATH};
 pub use push::{PUSH_PATH, PushSink};

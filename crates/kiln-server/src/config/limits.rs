@@ -70,6 +70,14 @@ pub struct Limits {
     /// `[retention] period`; a duration overrides it (`"0s"` = forever).
     /// Meant for `[overrides.<tenant>]`.
     pub retention_period: RetentionOverride,
+    /// Longest a `POST /api/v1/sql` query may run, planning to last row.
+    #[serde(with = "humantime_serde")]
+    pub sql_timeout: Duration,
+    /// Memory one SQL query may reserve (aggregations, joins, sorts); the
+    /// query fails rather than spill to disk.
+    pub sql_max_memory_bytes: u64,
+    /// Most rows one SQL result may have.
+    pub sql_max_rows: usize,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -106,6 +114,9 @@ impl Default for Limits {
             max_flamegraph_nodes_max: 1_048_576,
             max_flamegraph_nodes_on_select_merge_profile: false,
             retention_period: RetentionOverride::Inherit,
+            sql_timeout: Duration::from_secs(30),
+            sql_max_memory_bytes: 512 * 1024 * 1024,
+            sql_max_rows: 100_000,
         }
     }
 }
