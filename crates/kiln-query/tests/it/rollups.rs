@@ -323,3 +323,74 @@ async fn week_long_flame_graph_reads_hourly_rollups_and_raw_edges() {
         "rollups should read far fewer rows: {stats:?} vs {raw_stats:?}"
     );
 }
+
+#[tokio::test]
+async fn compacted_blocks_answer_like_raw_samples() {
+    use kiln_compactor::{Compactor, CompactorConfig};
+    use kiln_model::clock::{ClockRef, ManualClock};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    let mut rng = Rng(0xc0de_0000_0000_0042);
+    let env = Env::memory();
+    let base = T0 * MS;
+    let span = 5 * HOUR;
+    let data = random_profiles(&mut rng, base, span, 4 * MINUTE);
+    // Level-0 blocks as the ingester flushes them: a few minutes each.
+    let mut sorted = data.clone();
+    sorted.sort_by_key(|p| p.time_nanos);
+    for chunk in sorted.chunk_by(|a, b| a.time_nanos / (7 * MINUTE) == b.time_nanos / (7 * MINUTE))
+    {
+        env.write("t", chunk).await;
+    }
+    let config = CompactorConfig {
+        settle_delay: Duration::from_secs(10),
+        level_windows: vec![
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+            Duration::from_secs(3600),
+        ],
+        ..CompactorConfig::default()
+    };
+    let clock: ClockRef = Arc::new(ManualClock::new(base + span + 2 * HOUR));
+    let compactor = Compactor::new(config, env.store.clone(), env.meta.clone(), clock).unwrap();
+    for _ in 0..6 {
+        if compactor.run_once().await.unwrap().blocks_written == 0 {
+            break;
+        }
+    }
+    let blocks = kiln_meta::Metastore::list_blocks(env.meta.as_ref(), "t", i64::MIN, i64::MAX)
+        .await
+        .unwrap();
+    assert!(
+        blocks
+            .iter()
+            .any(|b| b.level >= 2 && b.has_rollup(kiln_block::RollupBucket::Hour)),
+        "compaction wrote no rollups: {:?}",
+        blocks.iter().map(|b| b.level).collect::<Vec<_>>()
+    );
+
+    let raw = raw_engine(&env);
+    for i in 0..20 {
+        let mut start = random_edge(&mut rng, base, span, false);
+        let mut end = random_edge(&mut rng, base, span, true);
+        if end < start {
+            std::mem::swap(&mut start, &mut end);
+        }
+        let mut q = query("t", &cpu(), "{}", start, end);
+        q.call_site = CALL_SITES[rng.below(3) as usize]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let got = env.engine.merge_tree(&q).await.unwrap();
+        let want = raw.merge_tree(&q).await.unwrap();
+        assert_tree(&got, &want, &format!("#{i} {q:?}"));
+        let all = tree_of(&data, |p, names, _| {
+            p.profile_type == cpu()
+                && in_range(p, start, end)
+                && names.starts_with(&q.call_site.iter().map(String::as_str).collect::<Vec<_>>())
+        });
+        assert_tree(&got, &all, &format!("#{i} vs inputs"));
+    }
+    assert!(env.engine.scan_stats().rollup_1h.rows > 0);
+}
