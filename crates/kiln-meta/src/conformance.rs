@@ -30,6 +30,7 @@ use kiln_block::{BlockMeta, FORMAT_VERSION, FileMeta, SeriesSummary};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use ulid::Ulid;
 
 /// Expands to one `#[tokio::test]` per conformance case, each running on a
@@ -52,6 +53,10 @@ macro_rules! metastore_conformance_tests {
             replace_may_reuse_a_source_id,
             delete_returns_what_was_removed,
             tenants_lists_tenants_with_blocks,
+            lease_excludes_other_owners,
+            lease_is_renewed_and_released_by_its_owner,
+            lease_expires,
+            leases_are_per_tenant_and_job,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
         async fn concurrent_registers_all_land() {
@@ -61,6 +66,10 @@ macro_rules! metastore_conformance_tests {
         async fn concurrent_replaces_and_registers_all_land() {
             $crate::conformance::concurrent_replaces_and_registers_all_land(($factory)().await)
                 .await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn concurrent_leases_have_one_winner() {
+            $crate::conformance::concurrent_leases_have_one_winner(($factory)().await).await;
         }
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -178,5 +187,13 @@ impl Metastore for KeepAlive {
 
     async fn tenants(&self) -> Result<Vec<String>> {
         self.inner.tenants().await
+    }
+
+    async fn try_lease(&self, tenant: &str, job: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        self.inner.try_lease(tenant, job, owner, ttl).await
+    }
+
+    async fn release_lease(&self, tenant: &str, job: &str, owner: &str) -> Result<bool> {
+        self.inner.release_lease(tenant, job, owner).await
     }
 }

@@ -5,6 +5,7 @@ mod log;
 
 use crate::Metastore;
 use crate::error::{MetaError, Result};
+use crate::lease::LocalLeases;
 use crate::state::{Op, State};
 use async_trait::async_trait;
 use kiln_block::BlockMeta;
@@ -12,6 +13,7 @@ use log::{LogStore, Read};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Mutex, RwLock};
 use ulid::Ulid;
 
@@ -104,6 +106,8 @@ pub struct EmbeddedMetastore {
     state: RwLock<State>,
     /// Serialises ops, catching up and snapshots.
     writer: Mutex<Writer>,
+    /// Compaction-job leases: in memory, exclusive within this process only.
+    leases: LocalLeases,
 }
 
 /// Short on purpose: the index itself may hold millions of blocks.
@@ -134,6 +138,7 @@ impl EmbeddedMetastore {
             config,
             state: RwLock::default(),
             writer: Mutex::default(),
+            leases: LocalLeases::default(),
         };
         {
             let mut writer = this.writer.lock().await;
@@ -384,5 +389,12 @@ impl Metastore for EmbeddedMetastore {
 
     async fn tenants(&self) -> Result<Vec<String>> {
         Ok(self.state.read().await.tenant_names())
+    }
+    async fn try_lease(&self, tenant: &str, job: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.leases.try_lease(tenant, job, owner, ttl).await)
+    }
+
+    async fn release_lease(&self, tenant: &str, job: &str, owner: &str) -> Result<bool> {
+        Ok(self.leases.release(tenant, job, owner).await)
     }
 }

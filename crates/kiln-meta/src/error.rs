@@ -68,6 +68,23 @@ pub enum MetaError {
     #[error("metastore log kept changing while loading; gave up after {attempts} attempts")]
     Unstable { attempts: u32 },
 
+    /// The database behind the metastore (PostgreSQL) could not be reached or
+    /// failed; `context` says what was being done. As with
+    /// [`MetaError::ObjectStore`], a write may or may not have committed.
+    #[error("metastore database: {context}: {source}")]
+    Database {
+        context: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The database's metastore schema was migrated by a newer Kiln than
+    /// this one; refusing to guess what changed.
+    #[error(
+        "metastore database schema is at version {found}, this build knows up to {supported}; upgrade Kiln"
+    )]
+    UnsupportedSchema { found: i32, supported: i32 },
+
     /// Encoding a log entry or snapshot failed.
     #[error("encoding metastore object: {source}")]
     Encode {

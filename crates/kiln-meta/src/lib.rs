@@ -8,7 +8,8 @@
 //!                                      │    ├── InMemoryMetastore   (tests; nothing persisted)
 //!                                      │    ├── EmbeddedMetastore   (object store: metastore/log/<seq>.json
 //!                                      │    │                         + metastore/snapshots/<seq>.json)
-//!                                      │    └── PostgreSQL          (later; same trait, same tests)
+//!                                      │    └── PostgresMetastore   (crate kiln-meta-postgres: tables in
+//!                                      │                              PostgreSQL; for several processes)
 //!  query-frontend ◄─list_blocks(tenant, [start, end])─┘
 //! ```
 //!
@@ -27,9 +28,13 @@
 //!   [`MetaError::Conflict`].
 //! - Validation happens before any write: an `Err` other than an I/O error
 //!   means nothing changed.
+//! - **Exclusive leases.** At most one owner holds an unexpired lease on a
+//!   (tenant, job) at a time (`try_lease`); in-process implementations are
+//!   exclusive within their process only.
 
 mod embedded;
 mod error;
+mod lease;
 mod memory;
 mod state;
 
@@ -39,9 +44,11 @@ pub mod conformance;
 pub use embedded::{EmbeddedConfig, EmbeddedMetastore};
 pub use error::{MetaError, Result};
 pub use memory::InMemoryMetastore;
+pub use state::validate_block;
 
 use async_trait::async_trait;
 use kiln_block::BlockMeta;
+use std::time::Duration;
 use ulid::Ulid;
 
 /// The per-tenant block index. Object-safe: pass it around as
@@ -90,4 +97,17 @@ pub trait Metastore: Send + Sync + std::fmt::Debug {
 
     /// Tenants that currently have at least one block, sorted.
     async fn tenants(&self) -> Result<Vec<String>>;
+
+    /// Takes the lease on job `job` of `tenant` (a compaction job's key) for
+    /// `owner`, for `ttl`, so that of several compactors only one works on a
+    /// job at a time. `true` when `owner` now holds it: it was free, expired,
+    /// or already `owner`'s (then renewed to `ttl` from now); `false` while
+    /// another owner's lease is unexpired. Leases only avoid duplicate work:
+    /// the atomic [`Metastore::replace`] still keeps the index correct if two
+    /// compactors race anyway.
+    async fn try_lease(&self, tenant: &str, job: &str, owner: &str, ttl: Duration) -> Result<bool>;
+
+    /// Gives the lease back before it expires. `true` when `owner` held it
+    /// (expired or not); another owner's lease is left alone.
+    async fn release_lease(&self, tenant: &str, job: &str, owner: &str) -> Result<bool>;
 }

@@ -2,9 +2,11 @@
 
 use crate::Metastore;
 use crate::error::Result;
+use crate::lease::LocalLeases;
 use crate::state::{Op, State};
 use async_trait::async_trait;
 use kiln_block::BlockMeta;
+use std::time::Duration;
 use tokio::sync::RwLock;
 use ulid::Ulid;
 
@@ -15,6 +17,7 @@ use ulid::Ulid;
 #[derive(Debug, Default)]
 pub struct InMemoryMetastore {
     state: RwLock<State>,
+    leases: LocalLeases,
 }
 
 impl InMemoryMetastore {
@@ -77,5 +80,12 @@ impl Metastore for InMemoryMetastore {
 
     async fn tenants(&self) -> Result<Vec<String>> {
         Ok(self.state.read().await.tenant_names())
+    }
+    async fn try_lease(&self, tenant: &str, job: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.leases.try_lease(tenant, job, owner, ttl).await)
+    }
+
+    async fn release_lease(&self, tenant: &str, job: &str, owner: &str) -> Result<bool> {
+        Ok(self.leases.release(tenant, job, owner).await)
     }
 }

@@ -290,8 +290,10 @@ impl State {
     }
 }
 
-/// Checks the invariants a block must hold to be indexed.
-fn validate_block(block: &BlockMeta) -> Result<()> {
+/// Checks the invariants a block must hold to be indexed (non-empty tenant,
+/// `min_time_ns <= max_time_ns`); public so that implementations in other
+/// crates reject exactly what these do.
+pub fn validate_block(block: &BlockMeta) -> Result<()> {
     let invalid = |reason: &str| MetaError::InvalidBlock {
         id: block.id,
         reason: reason.to_owned(),

@@ -6,6 +6,7 @@ use crate::{MetaError, Metastore};
 use kiln_block::BlockMeta;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 use ulid::Ulid;
 
 fn ids(blocks: &[BlockMeta]) -> Vec<Ulid> {
@@ -449,4 +450,88 @@ pub async fn concurrent_replaces_and_registers_all_land(m: Arc<dyn Metastore>) {
         .into_iter()
         .collect();
     assert_eq!(got, expected);
+}
+
+/// Long enough that no test outlives it by accident.
+const LONG: Duration = Duration::from_secs(600);
+
+pub async fn lease_excludes_other_owners(m: Arc<dyn Metastore>) {
+    assert!(m.try_lease("t", "job-1", "a", LONG).await.expect("lease"));
+    assert!(
+        !m.try_lease("t", "job-1", "b", LONG).await.expect("lease"),
+        "held by a"
+    );
+    assert!(
+        !m.release_lease("t", "job-1", "b").await.expect("release"),
+        "b cannot release a's lease"
+    );
+    assert!(
+        !m.try_lease("t", "job-1", "b", LONG).await.expect("lease"),
+        "still held by a"
+    );
+}
+
+pub async fn lease_is_renewed_and_released_by_its_owner(m: Arc<dyn Metastore>) {
+    assert!(m.try_lease("t", "job", "a", LONG).await.expect("lease"));
+    assert!(
+        m.try_lease("t", "job", "a", LONG).await.expect("renew"),
+        "the owner renews"
+    );
+    assert!(m.release_lease("t", "job", "a").await.expect("release"));
+    assert!(
+        !m.release_lease("t", "job", "a")
+            .await
+            .expect("release again"),
+        "nothing left to release"
+    );
+    assert!(
+        m.try_lease("t", "job", "b", LONG).await.expect("lease"),
+        "free after release"
+    );
+}
+
+pub async fn lease_expires(m: Arc<dyn Metastore>) {
+    let short = Duration::from_millis(50);
+    assert!(m.try_lease("t", "job", "a", short).await.expect("lease"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        m.try_lease("t", "job", "b", LONG).await.expect("lease"),
+        "a's lease expired"
+    );
+    assert!(
+        !m.release_lease("t", "job", "a").await.expect("release"),
+        "a lost its expired lease to b"
+    );
+    assert!(!m.try_lease("t", "job", "a", LONG).await.expect("lease"));
+}
+
+pub async fn leases_are_per_tenant_and_job(m: Arc<dyn Metastore>) {
+    assert!(m.try_lease("t", "job-1", "a", LONG).await.expect("lease"));
+    assert!(m.try_lease("t", "job-2", "b", LONG).await.expect("lease"));
+    assert!(m.try_lease("u", "job-1", "b", LONG).await.expect("lease"));
+    assert!(!m.try_lease("u", "job-1", "a", LONG).await.expect("lease"));
+    assert!(
+        m.tenants().await.expect("tenants").is_empty(),
+        "leases are not blocks"
+    );
+}
+
+/// Many owners racing for one job: exactly one wins.
+pub async fn concurrent_leases_have_one_winner(m: Arc<dyn Metastore>) {
+    const OWNERS: usize = 16;
+    let mut handles = Vec::new();
+    for owner in 0..OWNERS {
+        let m = Arc::clone(&m);
+        handles.push(tokio::spawn(async move {
+            let owner = format!("compactor-{owner}");
+            m.try_lease("t", "L1/0", &owner, LONG)
+                .await
+                .expect("concurrent lease")
+        }));
+    }
+    let mut winners = 0;
+    for handle in handles {
+        winners += usize::from(handle.await.expect("task"));
+    }
+    assert_eq!(winners, 1);
 }
