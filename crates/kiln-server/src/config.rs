@@ -16,6 +16,7 @@
 mod compactor;
 mod layers;
 mod limits;
+mod metastore;
 mod storage;
 mod target;
 
@@ -29,6 +30,7 @@ use toml::{Table, Value};
 
 pub use compactor::{CompactorConfig, LevelWindows, RetentionOverride};
 pub use limits::Limits;
+pub use metastore::{MetastoreBackend, MetastoreConfig};
 pub use storage::{AzureStorage, GcsStorage, S3Storage, StorageBackend, StorageConfig};
 pub use target::{Role, Target};
 
@@ -42,6 +44,7 @@ pub struct KilnConfig {
     pub target: Target,
     pub server: ServerConfig,
     pub storage: StorageConfig,
+    pub metastore: MetastoreConfig,
     pub auth: AuthConfig,
     pub ingester: IngesterConfig,
     /// Limits for every tenant without an override.
@@ -290,6 +293,9 @@ impl KilnConfig {
                 origin,
                 message,
             });
+        }
+        if let Some((key, message)) = self.metastore.problem() {
+            return Err(invalid(key, provenance, message));
         }
         if let Some((key, message)) = self.compactor.problem() {
             return Err(invalid(key, provenance, message));
