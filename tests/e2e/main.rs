@@ -11,6 +11,8 @@
 //! * [`bad_input`]: the bad-input suite (statuses, codes, messages).
 //! * [`crash`]: acknowledged pushes survive `kill -9`.
 //! * [`metrics`]: the write path's Prometheus metrics after real pushes.
+//! * [`sql`]: `POST /api/v1/sql` (JSON, CSV, Arrow IPC, errors, tenants)
+//!   and `kiln sql` (one-shot and shell).
 //! * [`block_files`]: blocks are plain Parquet a third party can read.
 //! * [`object_stores`]: the server on S3 (moto) and Azure (Azurite): push,
 //!   query, restart, query again.
@@ -27,3 +29,4 @@ mod otlp;
 mod protocols;
 mod query;
 mod server;
+mod sql;

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod block;
 pub mod server;
+pub mod sql;
 
 /// Structured logs to stderr; `RUST_LOG` filters (default `info`).
 pub fn init_tracing() {

@@ -29,6 +29,8 @@ enum Command {
     /// Load generators: `kiln bench ingest`.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
+    /// SQL against a running server: `kiln sql "SELECT …"`, or a shell.
+    Sql(cli::sql::SqlArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +44,7 @@ fn main() -> anyhow::Result<()> {
             Command::Server(args) => cli::server::run(args).await,
             Command::Block(command) => cli::block::run(command).await,
             Command::Bench(command) => cli::bench::run(command).await,
+            Command::Sql(args) => cli::sql::run(args).await,
         }
     })
 }

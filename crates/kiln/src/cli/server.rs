@@ -60,6 +60,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         DataFusionEngine::new(store.clone(), metastore.clone(), EngineConfig::default())
             .context("starting the query engine")?,
     );
+    // SQL (POST /api/v1/sql) reads the same blocks, one tenant per session.
+    let sql = Arc::new(kiln_sql::SqlEngine::new(store.clone(), metastore.clone()));
     // The compactor role: merges, rollups, retention and garbage collection
     // on its own thread (see server/compactor.rs).
     let compactor = if config.target.runs(kiln_server::config::Role::Compactor) {
@@ -107,7 +109,9 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         }
     });
     let sink = Arc::new(IngestSink::new(service));
-    let served = kiln_server::serve(config, listener, sink, query_engine, shutdown_signal()).await;
+    let served =
+        kiln_server::serve_with_sql(config, listener, sink, query_engine, sql, shutdown_signal())
+            .await;
     let _ = server_done.send(());
     flusher.await.context("flusher task failed")?;
     if let Some(compactor) = compactor {
