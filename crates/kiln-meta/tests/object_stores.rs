@@ -1,10 +1,11 @@
 //! One conformance suite over the object stores Kiln supports: the local
 //! filesystem (`DurableLocalStore`), memory, S3 (moto) and Azure Blob
 //! (Azurite), each built by `kiln_store::open_store` exactly as the server
-//! builds it. GCS is not here: gcp-storage-emulator cannot serve the XML
-//! API that object_store's GCS client speaks (no listing, no ETag on PUT,
-//! preconditions ignored), which `crates/kiln-store/tests/object_stores.rs`
-//! pins down test by test; see docs/operations.md. Per backend:
+//! builds it. GCS is not here: neither gcp-storage-emulator (no listing,
+//! no ETag on PUT, preconditions ignored) nor fake-gcs-server (every XML
+//! write rejected) serves the XML API that object_store's GCS client
+//! speaks; `crates/kiln-store/tests/object_stores.rs` pins the former's
+//! gaps, and docs/operations.md lists both. Per backend:
 //!
 //! * a block round trip: written by kiln-block's writer, listed, read back
 //!   by `BlockReader`, deleted;

@@ -49,7 +49,8 @@ pub enum EmulatorKind {
     /// Azurite's Blob service.
     Azure,
     /// gcp-storage-emulator. Serves only part of the XML API that
-    /// object_store's GCS client speaks; see docs/operations.md.
+    /// object_store's GCS client speaks (as does fake-gcs-server, which
+    /// is therefore not used); see docs/operations.md.
     Gcs,
 }
 

@@ -241,7 +241,9 @@ backend_tests! {
 /// the emulator implements the JSON API plus only GET and PUT of single
 /// objects on the XML API, answers that PUT without the `ETag` header the
 /// client requires, returns 501 for XML listing, and ignores
-/// `x-goog-if-generation-match`. This test pins down exactly that, looking
+/// `x-goog-if-generation-match`. (fake-gcs-server, tried too, rejects
+/// every XML write with 400; docs/operations.md has both emulators'
+/// results operation by operation.) This test pins down exactly that, looking
 /// past the client through the emulator's JSON API, so it fails (and this
 /// module should become a `backend_tests!` entry) when the emulator grows
 /// the missing parts. It still proves that Kiln's GCS settings (bucket,
