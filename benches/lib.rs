@@ -6,6 +6,8 @@ use kiln_model::limits::NormalizeLimits;
 use kiln_model::{Label, Labels, NormalizedProfile, pprof};
 use std::path::PathBuf;
 
+pub mod fleet;
+
 /// `../shared/testdata/agents/<name>`; panics with a clear message if absent.
 pub fn agent_file(name: &str) -> Vec<u8> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

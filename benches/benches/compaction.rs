@@ -19,13 +19,14 @@
 //! `KILN_BENCH_HOURS` (default 2) and `KILN_BENCH_SERVICES` (default 100)
 //! scale the corpus. Run: `cargo bench -p kiln-benches --bench compaction`.
 
-use kiln_benches::{Rng, agent_file, normalise};
+use kiln_benches::Rng;
+use kiln_benches::fleet::{Fleet, Kind, Payloads};
 use kiln_block::paths::files;
 use kiln_block::{BlockEncoder, BlockMeta};
 use kiln_compactor::{Compactor, CompactorConfig};
 use kiln_meta::{InMemoryMetastore, Metastore};
 use kiln_model::clock::ManualClock;
-use kiln_model::{Frame, Label, Labels, NormalizedProfile};
+use kiln_model::{Label, Labels, NormalizedProfile};
 use object_store::ObjectStore;
 use object_store::memory::InMemory;
 use std::sync::Arc;
@@ -82,135 +83,14 @@ fn env(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// The payloads' profiles, one per sample type.
-struct Template {
-    cpu: Vec<NormalizedProfile>,
-    heap: Vec<NormalizedProfile>,
-}
-
-/// One service's frame tables (application frames renamed per service).
-struct Service {
-    name: String,
-    cpu_frames: Arc<Vec<Frame>>,
-    heap_frames: Arc<Vec<Frame>>,
-}
-
-fn labels(service: &str, name: &str, p: &NormalizedProfile) -> Labels {
+/// The compaction corpus' labels: the profile type and a namespace.
+fn labels(service: &str, kind: Kind, p: &NormalizedProfile) -> Labels {
     Labels::new([
         Label::new("service_name", service),
-        Label::new("__name__", name),
+        Label::new("__name__", kind.metric()),
         Label::new("__profile_type__", p.profile_type.id()),
         Label::new("namespace", "prod"),
     ])
-}
-
-/// Application frames (not the Go runtime's) get a per-service package.
-fn rename(frames: &[Frame], service: &str) -> Arc<Vec<Frame>> {
-    Arc::new(
-        frames
-            .iter()
-            .map(|f| {
-                let runtime = ["runtime.", "syscall.", "internal/", "sync.", "time."]
-                    .iter()
-                    .any(|p| f.function.starts_with(p));
-                let mut f = f.clone();
-                if !runtime {
-                    f.function = format!("example.com/{service}/{}", f.function);
-                    f.file = format!("{service}/{}", f.file);
-                }
-                f
-            })
-            .collect(),
-    )
-}
-
-/// The six profiles one service pushes at `time_ns`.
-fn push(
-    t: &Template,
-    s: &Service,
-    time_ns: i64,
-    rng: &mut Rng,
-    id: &mut u64,
-) -> Vec<NormalizedProfile> {
-    let mut out = Vec::with_capacity(6);
-    // CPU: one draw of counts per stack, shared by both sample types.
-    let counts: Vec<i64> = t.cpu[0]
-        .samples
-        .iter()
-        .map(|s| (s.value + rng.next_u64() as i64 % 5 - 2).max(0))
-        .collect();
-    for p in &t.cpu {
-        let unit = if p.profile_type.sample_type == "cpu" {
-            10_000_000
-        } else {
-            1
-        };
-        let mut q = p.clone();
-        q.labels = labels(&s.name, "process_cpu", p);
-        q.frames = s.cpu_frames.clone();
-        for (sample, &c) in q.samples.iter_mut().zip(&counts) {
-            sample.value = c * unit;
-        }
-        q.samples.retain(|x| x.value != 0);
-        out.push(q);
-    }
-    // Heap: allocation deltas ±30 % with a fixed object size per stack;
-    // in-use values drift in one profile out of ten.
-    let objects: Vec<i64> = t.heap[0]
-        .samples
-        .iter()
-        .map(|s| (s.value * (70 + (rng.next_u64() % 61) as i64) / 100).max(1))
-        .collect();
-    let drift = rng.next_u64().is_multiple_of(10);
-    for p in &t.heap {
-        let mut q = p.clone();
-        q.labels = labels(&s.name, "memory", p);
-        q.frames = s.heap_frames.clone();
-        match p.profile_type.sample_type.as_str() {
-            "alloc_objects" => {
-                for (x, &n) in q.samples.iter_mut().zip(&objects) {
-                    x.value = n;
-                }
-            }
-            "alloc_space" => {
-                for ((x, &n), o) in q.samples.iter_mut().zip(&objects).zip(&t.heap[0].samples) {
-                    x.value = n * (x.value / o.value.max(1)).max(1);
-                }
-            }
-            _ if drift => {
-                for x in &mut q.samples {
-                    x.value += x.value / 10;
-                }
-            }
-            _ => {}
-        }
-        out.push(q);
-    }
-    // One server-assigned id per pprof, shared by the series cut from it,
-    // shaped like kiln-ingest's (a ULID printed as a UUID).
-    let ids = [profile_id(time_ns, rng), profile_id(time_ns, rng)];
-    for (i, q) in out.iter_mut().enumerate() {
-        *id += 1;
-        q.time_nanos = time_ns;
-        q.profile_id = ids[usize::from(i >= 2)].clone();
-    }
-    out
-}
-
-fn profile_id(time_ns: i64, rng: &mut Rng) -> String {
-    let random = (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())) & ((1 << 80) - 1);
-    let hex = format!(
-        "{:032x}",
-        ulid::Ulid::from_parts((time_ns / 1_000_000) as u64, random).0
-    );
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 /// Bytes, rows and symbol sizes of a set of blocks.
@@ -310,24 +190,12 @@ fn main() {
 }
 
 async fn run(hours: i64, services: usize) {
-    let base = Labels::new([
-        Label::new("service_name", "x"),
-        Label::new("__name__", "process_cpu"),
-    ]);
-    let template = Template {
-        cpu: normalise(&agent_file("go-cpu.pb.gz"), &base),
-        heap: normalise(&agent_file("go-heap.pb.gz"), &base),
-    };
-    let fleet: Vec<Service> = (0..services)
-        .map(|k| {
-            let name = format!("svc-{k:03}");
-            Service {
-                cpu_frames: rename(&template.cpu[0].frames, &name),
-                heap_frames: rename(&template.heap[0].frames, &name),
-                name,
-            }
-        })
-        .collect();
+    let fleet = Fleet::new(
+        &Payloads::shared(),
+        services,
+        &[Kind::GoCpu, Kind::GoHeap],
+        &labels,
+    );
 
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     let metastore: Arc<dyn Metastore> = Arc::new(InMemoryMetastore::new());
@@ -340,8 +208,10 @@ async fn run(hours: i64, services: usize) {
     for sec in 0..seconds {
         let now = START + sec * SEC;
         let mut profiles = Vec::new();
-        for s in fleet.iter().skip((sec % 10) as usize).step_by(10) {
-            profiles.extend(push(&template, s, now, &mut rng, &mut id));
+        for s in (0..services).skip((sec % 10) as usize).step_by(10) {
+            let pushed = fleet.push(s, now, &mut rng);
+            id += pushed.len() as u64;
+            profiles.extend(pushed);
         }
         if profiles.is_empty() {
             continue;

@@ -14,11 +14,13 @@
 //! * [`sql`]: `POST /api/v1/sql` (JSON, CSV, Arrow IPC, errors, tenants)
 //!   and `kiln sql` (one-shot and shell).
 //! * [`block_files`]: blocks are plain Parquet a third party can read.
+//! * [`bench_query`]: `kiln bench query` on a tiny dataset (answers checked).
 //! * [`object_stores`]: the server on S3 (moto) and Azure (Azurite): push,
 //!   query, restart, query again.
 
 mod agents;
 mod bad_input;
+mod bench_query;
 mod block_files;
 mod crash;
 mod fixtures;

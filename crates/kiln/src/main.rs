@@ -26,7 +26,7 @@ enum Command {
     /// Inspect and create blocks in a data directory.
     #[command(subcommand)]
     Block(cli::block::BlockCommand),
-    /// Load generators: `kiln bench ingest`.
+    /// Benchmarks: `kiln bench ingest`, `kiln bench query`.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
     /// SQL against a running server: `kiln sql "SELECT …"`, or a shell.

@@ -22,6 +22,7 @@
 
 mod client;
 mod payloads;
+mod query;
 mod spawn;
 mod stats;
 
@@ -41,6 +42,9 @@ use stats::{ClientStats, ProcessSampler, Report};
 pub enum BenchCommand {
     /// Replay real pprof payloads as Push requests from concurrent clients.
     Ingest(IngestArgs),
+    /// Query latency (flame graphs, series, labels) over a generated,
+    /// compacted fleet of services.
+    Query(query::QueryArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -93,6 +97,7 @@ pub struct IngestArgs {
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::Query(args) => query::run(args).await,
     }
 }
 
