@@ -17,6 +17,8 @@
 //! * [`bench_query`]: `kiln bench query` on a tiny dataset (answers checked).
 //! * [`object_stores`]: the server on S3 (moto) and Azure (Azurite): push,
 //!   query, restart, query again.
+//! * [`postgres_metastore`]: the server on a PostgreSQL metastore: restart,
+//!   two servers sharing one bucket and one database, database down.
 
 mod agents;
 mod bad_input;
@@ -28,6 +30,7 @@ mod harness;
 mod metrics;
 mod object_stores;
 mod otlp;
+mod postgres_metastore;
 mod protocols;
 mod query;
 mod server;

@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use kiln_ingest::{IngestService, Ingester, IngesterConfig};
-use kiln_meta::{EmbeddedConfig, EmbeddedMetastore, Metastore};
 use kiln_model::clock::SystemClock;
 use kiln_query::{DataFusionEngine, EngineConfig, QueryEngine};
 use kiln_server::{IngestSink, KilnConfig, ingest_limits};
@@ -10,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 mod compactor;
+mod metastore;
 mod storage;
 
 /// Flags override `kiln.toml` and `KILN_*` environment variables.
@@ -49,11 +49,7 @@ impl ServerArgs {
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = Arc::new(KilnConfig::load(args.config.as_deref(), args.flags())?);
     let store = storage::open(&config.storage).await?;
-    let metastore: Arc<dyn Metastore> = Arc::new(
-        EmbeddedMetastore::open(store.clone(), EmbeddedConfig::default())
-            .await
-            .context("opening the metastore")?,
-    );
+    let metastore = metastore::open(&config.metastore, store.clone()).await?;
     // The read path: the same store and metastore the ingester writes to,
     // so a profile is queryable as soon as its push is acknowledged.
     let query_engine: Arc<dyn QueryEngine> = Arc::new(
