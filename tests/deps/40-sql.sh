@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# tests/suites/40-sql.sh reads Arrow IPC results with pyarrow, which
-# tests/deps/00-python.sh installs into .venv; fail clearly if it is missing.
+# tests/suites/40-sql.sh reads Arrow IPC results with pyarrow (installed into
+# .venv by tests/deps/00-python.sh) and queries Flight SQL with ADBC's Flight
+# SQL driver (installed here, pinned) and pyarrow.flight.
 set -euo pipefail
-.venv/bin/python -c "import pyarrow.ipc, pyarrow; print('pyarrow', pyarrow.__version__, 'for the SQL suite')" || {
-  echo "tests/deps/40-sql.sh: pyarrow is missing from .venv (tests/deps/00-python.sh installs it)" >&2
+.venv/bin/python -c "import pyarrow.ipc, pyarrow.flight, pyarrow; print('pyarrow', pyarrow.__version__, 'for the SQL suite')" || {
+  echo "tests/deps/40-sql.sh: pyarrow (with Flight) is missing from .venv (tests/deps/00-python.sh installs it)" >&2
   exit 1
 }
+if ! .venv/bin/python -c "import adbc_driver_flightsql.dbapi" 2>/dev/null; then
+  .venv/bin/pip install --quiet --disable-pip-version-check \
+    adbc-driver-flightsql==1.13.0 adbc-driver-manager==1.13.0
+fi
+.venv/bin/python -c "import adbc_driver_flightsql as f; print('adbc-driver-flightsql', f.__version__)"

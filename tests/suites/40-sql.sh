@@ -2,14 +2,23 @@
 # SQL over profiles with clients nobody here wrote: the captured Rust agent's
 # folded payload is pushed to /ingest, then `POST /api/v1/sql` is read with
 # curl (CSV), pyarrow's IPC reader (Arrow stream) and Python's json, and
-# `kiln sql` prints a table. Flight SQL (ADBC, pyarrow.flight) is not built
-# yet (docs/sql.md "Not yet").
+# `kiln sql` prints a table, and Flight SQL on the same port is queried with
+# ADBC's Flight SQL driver and pyarrow.flight (tests/sql/flight_test.py).
 set -euo pipefail
 source "$KILN_ROOT/tests/suites/lib.sh"
 py="$KILN_ROOT/.venv/bin/python"
 [ -x "$py" ] || { echo "sql: $py missing (run scripts/install-test-deps)" >&2; exit 1; }
 
-start_kiln sql KILN_AUTH__MULTITENANCY_ENABLED=true
+# Per-tenant SQL limits for the Flight SQL refusal checks (team-a keeps the defaults).
+cat >"$SUITE_TMP/sql-limits.toml" <<'TOML'
+[overrides.team-b]
+sql_max_rows = 1
+[overrides.team-c]
+sql_timeout = "300ms"
+[overrides.team-d]
+sql_max_memory_bytes = 1048576
+TOML
+start_kiln sql KILN_AUTH__MULTITENANCY_ENABLED=true -- --config "$SUITE_TMP/sql-limits.toml"
 now=$(date +%s)
 gzip -dc "$KILN_SHARED/testdata/agents/rust-pyroscope-0.5.8-ingest-folded.body.gz" >"$SUITE_TMP/rust.folded"
 curl -fsS -X POST -H 'X-Scope-OrgID: team-a' --data-binary "@$SUITE_TMP/rust.folded" \
@@ -57,5 +66,10 @@ passed=$((passed + 1))
 # The CLI prints an aligned table.
 out=$("$KILN_BIN" sql --url "$KILN_URL" --tenant team-a "SELECT service_name FROM series")
 grep -q "| sql.rust     |" <<<"$out" || { echo "sql: kiln sql printed: $out" >&2; exit 1; }
+passed=$((passed + 1))
+
+# Flight SQL (gRPC on the same port): ADBC plain + prepared + metadata,
+# pyarrow.flight, refusals and limits, compared with POST /api/v1/sql.
+"$py" -W ignore::Warning "$KILN_ROOT/tests/sql/flight_test.py" "$KILN_URL"
 passed=$((passed + 1))
 echo "sql: $passed passed"

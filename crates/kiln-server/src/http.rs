@@ -84,6 +84,14 @@ fn build(
     let router = rpcs.into_router(config.clone());
     let router = querier::routes(router, querier);
     let router = otlp::routes(router, config.clone(), push_sink.clone());
+    let router = match &sql {
+        // Flight SQL is streaming gRPC: tonic serves it, not the unary layer.
+        Some(engine) => router.route_service(
+            &format!("{}{{*method}}", kiln_sql::flight::FLIGHT_PATH_PREFIX),
+            kiln_sql::flight::service(engine.clone(), sql_http::flight_tenancy(config.clone())),
+        ),
+        None => router,
+    };
     let router = sql_http::routes(router, config.clone(), sql);
     ingest_http::routes(router, config, push_sink)
         .route(

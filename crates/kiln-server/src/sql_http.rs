@@ -36,6 +36,21 @@ pub fn sql_limits(limits: &Limits) -> SqlLimits {
     }
 }
 
+/// Flight SQL's tenancy: `X-Scope-OrgID` metadata under the same rules as
+/// every API, and that tenant's SQL limits.
+pub(crate) fn flight_tenancy(config: Arc<KilnConfig>) -> kiln_sql::flight::Tenancy {
+    Arc::new(move |headers: &HeaderMap| {
+        let tenant = tenant::resolve(headers, config.auth.multitenancy_enabled).map_err(|e| {
+            tonic::Status::new(
+                tonic::Code::from_i32(e.code().grpc_code() as i32),
+                e.to_string(),
+            )
+        })?;
+        let limits = sql_limits(config.limits_for(&tenant));
+        Ok((tenant, limits))
+    })
+}
+
 /// Adds `POST /api/v1/sql` to `router`; without an engine it answers 501.
 pub(crate) fn routes(
     router: Router,

@@ -12,12 +12,14 @@
 //!
 //! Parts: `session` ([`SqlEngine`], [`SqlLimits`]), `blocks` (the only way
 //! to reach data: one tenant's blocks), `tables` (the six tables),
-//! `pushdown` (filters → time range and series), [`functions`].
+//! `pushdown` (filters → time range and series), [`functions`],
+//! [`flight`] (Arrow Flight SQL over the engine).
 //! `docs/sql.md` is the user's reference.
 
 mod blocks;
 pub mod encode;
 mod error;
+pub mod flight;
 pub mod functions;
 mod pushdown;
 mod session;

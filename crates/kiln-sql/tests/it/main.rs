@@ -4,5 +4,6 @@
 
 mod data;
 mod docs;
+mod flight;
 mod refusals;
 mod tables;
