@@ -249,7 +249,13 @@ async fn timed(
                 (one_service, Vec::new(), 1)
             };
             let query = SeriesQuery {
-                profiles: profiles(*hours, selector)?,
+                // A profile counts at the first step boundary at or after
+                // it: the last push's boundary is the end of data, so the
+                // range includes that instant (points are never past `end`).
+                profiles: ProfileQuery {
+                    end_ms,
+                    ..profiles(*hours, selector)?
+                },
                 step_seconds: 60.0,
                 group_by,
                 aggregation: Aggregation::Sum,
