@@ -4,6 +4,7 @@
 //! ```text
 //!  run_once():
 //!    for tenant in metastore.tenants():
+//!       try_lease(tenant, "compaction") ─► held by another compactor: skip the tenant
 //!       retention  ─► blocks older than the cutoff: mark, metastore.delete
 //!       for level in 0..levels:
 //!          plan_level(list_blocks) ─► jobs, small first
@@ -12,6 +13,13 @@
 //!       gc        ─► unreferenced block folders past gc_grace: mark
 //!       deletion  ─► markers past deletion_grace, block unregistered: delete objects
 //! ```
+//!
+//! Several compactors may share one metastore (PostgreSQL): each takes the
+//! tenant's lease before its retention and compaction and gives it back
+//! after, so a tenant is worked on by one compactor at a time. A lease that
+//! outlives its compactor (a crash) expires after [`Compactor::lease_ttl`].
+//! Leases only avoid duplicate work: `metastore.replace` keeps the index
+//! correct even if two compactors race.
 //!
 //! A failed job is logged, counted and left for the next run; other jobs go
 //! on. Any prefix of a run's writes is a safe state (see `failpoint`), so
@@ -28,8 +36,14 @@ use object_store::ObjectStore;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use ulid::Ulid;
+
+/// The lease job under which a compactor works on one tenant.
+pub const TENANT_LEASE_JOB: &str = "compaction";
+
+/// Shortest lease on a tenant (long intervals get four intervals).
+const MIN_LEASE_TTL: Duration = Duration::from_secs(600);
 
 /// Merges blocks, enforces retention and deletes what nothing references.
 pub struct Compactor {
@@ -38,6 +52,8 @@ pub struct Compactor {
     metastore: Arc<dyn Metastore>,
     clock: ClockRef,
     failpoints: Failpoints,
+    /// Who this compactor is to the metastore's leases; unique per instance.
+    owner: String,
 }
 
 impl std::fmt::Debug for Compactor {
@@ -86,11 +102,24 @@ impl Compactor {
             metastore,
             clock,
             failpoints: Failpoints::default(),
+            owner: format!("compactor-{}", Ulid::generate()),
         })
     }
 
     pub fn config(&self) -> &CompactorConfig {
         &self.config
+    }
+
+    /// This compactor's name in the metastore's leases.
+    pub fn lease_owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// How long a tenant's lease lasts: long enough for a run's work on the
+    /// tenant, short enough that a crashed compactor's tenants are taken
+    /// over soon.
+    pub fn lease_ttl(&self) -> Duration {
+        MIN_LEASE_TTL.max(self.config.interval * 4)
     }
 
     /// Failpoints, for crash tests.
@@ -135,10 +164,14 @@ impl Compactor {
         let mut report = RunReport::default();
         let tenants = self.metastore.tenants().await?;
         for tenant in &tenants {
+            if !self.take_lease(tenant, &mut report).await? {
+                continue;
+            }
             let result = self.retention(tenant, &mut report).await;
             self.record(tenant, "retention", result, &mut report)?;
             let result = self.compact_tenant(tenant, &mut report).await;
             self.record(tenant, "compaction", result, &mut report)?;
+            self.give_back_lease(tenant).await;
         }
         let mut all: BTreeSet<String> = tenants.into_iter().collect();
         match gc::store_tenants(&self.store).await {
@@ -150,6 +183,42 @@ impl Compactor {
             self.record(tenant, "garbage collection", result, &mut report)?;
         }
         Ok(report)
+    }
+
+    /// Takes `tenant`'s lease; false when another compactor holds it (or
+    /// the metastore failed: recorded, the tenant waits for the next run).
+    async fn take_lease(
+        &self,
+        tenant: &str,
+        report: &mut RunReport,
+    ) -> Result<bool, CompactorError> {
+        let leased = self
+            .metastore
+            .try_lease(tenant, TENANT_LEASE_JOB, &self.owner, self.lease_ttl())
+            .await;
+        match leased {
+            Ok(true) => Ok(true),
+            Ok(false) => {
+                tracing::debug!(%tenant, "another compactor holds the tenant's lease; skipping");
+                Ok(false)
+            }
+            Err(e) => {
+                self.record(tenant, "lease", Err(e.into()), report)?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Gives `tenant`'s lease back; a failure only delays others until it
+    /// expires.
+    async fn give_back_lease(&self, tenant: &str) {
+        if let Err(error) = self
+            .metastore
+            .release_lease(tenant, TENANT_LEASE_JOB, &self.owner)
+            .await
+        {
+            tracing::warn!(%tenant, %error, "releasing the tenant's compaction lease failed");
+        }
     }
 
     /// Keeps a step's error in the report, unless it is a failpoint.

@@ -52,7 +52,7 @@ pub mod metrics;
 pub mod plan;
 mod retention;
 
-pub use compactor::{Compactor, RunReport};
+pub use compactor::{Compactor, RunReport, TENANT_LEASE_JOB};
 pub use config::{CompactorConfig, RetentionPolicy};
 pub use deletion::{DeletionMarker, DeletionReason, deletions_dir, marker_path};
 pub use error::CompactorError;
