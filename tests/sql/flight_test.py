@@ -93,6 +93,9 @@ with connect("team-a") as conn:
                      adbc_driver_manager.Error, "not allowed")
         expect_error(lambda: cur.execute("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'"),
                      adbc_driver_manager.Error, "not allowed")
+        # Preparing plans on the server, so a refused statement fails at prepare.
+        expect_error(lambda: cur.adbc_prepare("DROP TABLE samples"),
+                     adbc_driver_manager.Error, "not allowed")
     check("adbc refusals")
 
 with connect("team-b") as conn, conn.cursor() as cur:
