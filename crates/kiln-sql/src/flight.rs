@@ -6,7 +6,7 @@
 //!     ─► FlightInfo{schema, ticket = handle(tenant, SQL)}
 //!  DoAction(CreatePreparedStatement)         ─► plan ─► handle + dataset schema
 //!  GetFlightInfo(CommandPreparedStatementQuery{handle}) ─► FlightInfo{ticket = the command}
-//!  DoGet(ticket)  ─► handle's tenant == caller's tenant? ─► SqlEngine::query ─► batches
+//!  DoGet(ticket)  ─► handle's tenant == caller's tenant? ─► SqlEngine::stream ─► batches
 //!  GetSqlInfo / GetCatalogs / GetDbSchemas / GetTables / GetTableTypes ─► the caller's session
 //!  DoPut (updates, ingest) ─► permission_denied: sessions are read-only
 //! ```
@@ -23,6 +23,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::datatypes::Schema;
 use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
@@ -126,7 +127,7 @@ fn flight_info(
     Ok(Response::new(info))
 }
 
-/// Streams finished batches as Flight data.
+/// Streams finished batches (metadata answers) as Flight data.
 fn batches_stream(
     schema: arrow::datatypes::SchemaRef,
     batches: Vec<arrow::array::RecordBatch>,
@@ -199,17 +200,24 @@ impl KilnFlightSql {
         Ok(df.schema().as_arrow().clone())
     }
 
+    /// Runs the statement, streaming batches as DataFusion produces them;
+    /// a limit passed mid-stream ends it with that status.
     async fn run(
         &self,
         handle: &Handle,
         limits: &SqlLimits,
     ) -> Result<Response<DoGetStream>, Status> {
-        let result = self
+        let (schema, batches) = self
             .engine
-            .query(&handle.tenant, &handle.query, limits)
+            .stream(&handle.tenant, &handle.query, limits)
             .await
             .map_err(|e| status_of(&e))?;
-        Ok(batches_stream(result.schema, result.batches))
+        let batches = batches.map_err(|e| FlightError::Tonic(Box::new(status_of(&e))));
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from);
+        Ok(Response::new(Box::pin(stream)))
     }
 
     /// A FlightInfo for a metadata command: its ticket is the command itself.

@@ -26,4 +26,4 @@ mod session;
 mod tables;
 
 pub use error::SqlError;
-pub use session::{SqlEngine, SqlLimits, SqlResult, TABLES};
+pub use session::{SqlBatchStream, SqlEngine, SqlLimits, SqlResult, TABLES};

@@ -195,6 +195,56 @@ impl SqlEngine {
     }
 }
 
+/// Batches of a running query, each within the limits; ends with an error
+/// once the row or time limit is passed.
+pub type SqlBatchStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<RecordBatch, SqlError>> + Send>>;
+
+impl SqlEngine {
+    /// Like [`Self::query`], but yields batches as they are computed (Flight
+    /// SQL's `DoGet`): planning and starting fail here; the row limit, the
+    /// time limit (counted from this call) and execution errors end the
+    /// stream with an error.
+    pub async fn stream(
+        &self,
+        tenant: &str,
+        sql: &str,
+        limits: &SqlLimits,
+    ) -> Result<(SchemaRef, SqlBatchStream), SqlError> {
+        let deadline = tokio::time::Instant::now() + limits.timeout;
+        let limits = *limits;
+        let start = async {
+            let df = self.plan(tenant, sql, &limits).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| SqlError::from_execution(e, limits.max_memory_bytes))?;
+            Ok::<_, SqlError>((schema, stream))
+        };
+        let (schema, stream) = tokio::time::timeout_at(deadline, start)
+            .await
+            .map_err(|_| SqlError::Timeout(limits.timeout))??;
+        let batches =
+            futures::stream::try_unfold((stream, 0usize), move |(mut stream, rows)| async move {
+                let next = tokio::time::timeout_at(deadline, stream.next())
+                    .await
+                    .map_err(|_| SqlError::Timeout(limits.timeout))?;
+                let Some(batch) = next else {
+                    return Ok(None);
+                };
+                let batch =
+                    batch.map_err(|e| SqlError::from_execution(e, limits.max_memory_bytes))?;
+                let rows = rows + batch.num_rows();
+                if rows > limits.max_rows {
+                    return Err(SqlError::RowLimit(limits.max_rows));
+                }
+                Ok(Some((batch, (stream, rows))))
+            });
+        Ok((schema, Box::pin(batches)))
+    }
+}
+
 async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlError> {
     if sql.trim().is_empty() {
         return Err(SqlError::InvalidSql("the query is empty".into()));
