@@ -11,7 +11,8 @@ use crate::{labels, merge, series};
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use datafusion::dataframe::DataFrame;
-use datafusion::physical_plan::{collect, displayable};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use kiln_meta::Metastore;
 use kiln_model::tree::Tree;
@@ -84,6 +85,16 @@ pub(crate) async fn execute(df: DataFrame, what: &str) -> Result<Vec<RecordBatch
     Ok(collect(plan, task).await?)
 }
 
+/// A physical plan as the engine runs it, with the group labels of a
+/// SelectSeries plan's `group_id` column (empty for flame graphs).
+/// For tests and tools that ship plans ([`crate::KilnPlanCodec`]).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct PhysicalQueryPlan {
+    pub plan: Arc<dyn ExecutionPlan>,
+    pub group_labels: Vec<Labels>,
+}
+
 /// Answers queries by planning against the metastore and running DataFusion
 /// plans over the tenant's blocks (see the crate docs).
 #[derive(Debug)]
@@ -130,6 +141,59 @@ impl DataFusionEngine {
     /// Empties the block caches (e.g. to measure cold queries).
     pub fn clear_caches(&self) {
         self.inner.blocks.clear();
+    }
+
+    /// A codec that encodes this engine's plans and decodes plans into
+    /// scans of this engine's store, metastore and caches (a remote querier
+    /// decodes with its own engine's codec).
+    pub fn plan_codec(&self) -> crate::KilnPlanCodec {
+        crate::KilnPlanCodec::new(self.inner.clone())
+    }
+
+    /// The task context plans of this engine run in.
+    #[doc(hidden)]
+    pub fn task_ctx(&self) -> Arc<TaskContext> {
+        self.inner.ctx.task_ctx()
+    }
+
+    /// The physical plan `merge_tree(query)` runs; `None` when no block has
+    /// anything to read.
+    #[doc(hidden)]
+    pub async fn merge_tree_plan(
+        &self,
+        query: &ProfileQuery,
+    ) -> Result<Option<PhysicalQueryPlan>, QueryError> {
+        let query = query.clone();
+        self.run(|inner| async move {
+            let Some(df) = merge::merge_tree_frame(&inner, &query).await? else {
+                return Ok(None);
+            };
+            Ok(Some(PhysicalQueryPlan {
+                plan: df.create_physical_plan().await?,
+                group_labels: Vec::new(),
+            }))
+        })
+        .await
+    }
+
+    /// The physical plan `select_series(query)` runs; `None` when no block
+    /// has anything to read.
+    #[doc(hidden)]
+    pub async fn select_series_plan(
+        &self,
+        query: &SeriesQuery,
+    ) -> Result<Option<PhysicalQueryPlan>, QueryError> {
+        let query = query.clone();
+        self.run(|inner| async move {
+            let Some((df, group_labels)) = series::series_frame(&inner, &query).await? else {
+                return Ok(None);
+            };
+            Ok(Some(PhysicalQueryPlan {
+                plan: df.create_physical_plan().await?,
+                group_labels,
+            }))
+        })
+        .await
     }
 
     /// Runs `f(inner)` on the query runtime.

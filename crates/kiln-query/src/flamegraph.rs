@@ -33,6 +33,9 @@ use std::sync::Arc;
 #[derive(Debug, Default)]
 pub(crate) struct BlockSymbols {
     pub resolvers: Vec<Arc<StackResolver>>,
+    /// The blocks of `resolvers`, same order: what the plan codec ships so a
+    /// remote querier reloads the resolvers.
+    pub metas: Vec<kiln_block::BlockMeta>,
 }
 
 /// The `flamegraph` aggregate UDF. One instance per query: it carries the
@@ -52,6 +55,13 @@ impl Flamegraph {
             ),
             symbols,
         }
+    }
+}
+
+impl Flamegraph {
+    /// The blocks this instance resolves (for the plan codec).
+    pub(crate) fn symbols(&self) -> &Arc<BlockSymbols> {
+        &self.symbols
     }
 }
 

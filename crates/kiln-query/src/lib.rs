@@ -32,6 +32,7 @@
 mod api;
 mod blocks;
 mod cache;
+mod codec;
 mod engine;
 mod error;
 mod flamegraph;
@@ -44,7 +45,8 @@ mod table;
 pub use api::{Aggregation, LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, SeriesQuery};
 pub use blocks::{BlockCacheStats, CacheConfig};
 pub use cache::CacheStats;
-pub use engine::{DataFusionEngine, EngineConfig};
+pub use codec::KilnPlanCodec;
+pub use engine::{DataFusionEngine, EngineConfig, PhysicalQueryPlan};
 pub use error::QueryError;
 pub use table::{
     TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats, describe_metrics,

@@ -18,20 +18,25 @@ use crate::flamegraph::{BlockSymbols, Flamegraph};
 use crate::plan::{self, BlockScan, Needs, RollupUse};
 use crate::table::{BlockTable, TableKind, cols};
 use arrow::array::{Array, BinaryArray};
+use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::AggregateUDF;
 use datafusion::prelude::col;
 use kiln_model::tree::Tree;
 use std::sync::Arc;
 
-/// The merged call tree of the profiles `query` selects.
-pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tree, QueryError> {
+/// The flame-graph aggregate over the profiles `query` selects, as a
+/// DataFrame; `None` when no block has anything to read.
+pub(crate) async fn merge_tree_frame(
+    inner: &Inner,
+    query: &ProfileQuery,
+) -> Result<Option<DataFrame>, QueryError> {
     let needs = Needs {
         stacks: true,
         rollups: RollupUse::Total,
     };
     let scans = plan::plan(inner, query, needs).await?;
     if scans.is_empty() {
-        return Ok(Tree::new());
+        return Ok(None);
     }
     let scans: Vec<Arc<BlockScan>> = scans.into_iter().map(Arc::new).collect();
     let symbols = BlockSymbols {
@@ -43,6 +48,7 @@ pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tr
                     .ok_or_else(|| QueryError::Internal("planner did not load stacks".into()))
             })
             .collect::<Result<_, _>>()?,
+        metas: scans.iter().map(|s| s.meta.clone()).collect(),
     };
     let table = BlockTable::new(TableKind::Samples, &scans, inner.target_partitions);
     let flamegraph = AggregateUDF::new_from_impl(Flamegraph::new(Arc::new(symbols)));
@@ -53,10 +59,19 @@ pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tr
             col(cols::VALUE),
         ])
         .alias("tree");
-    let df = inner
-        .ctx
-        .read_table(Arc::new(table))?
-        .aggregate(vec![], vec![call])?;
+    Ok(Some(
+        inner
+            .ctx
+            .read_table(Arc::new(table))?
+            .aggregate(vec![], vec![call])?,
+    ))
+}
+
+/// The merged call tree of the profiles `query` selects.
+pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tree, QueryError> {
+    let Some(df) = merge_tree_frame(inner, query).await? else {
+        return Ok(Tree::new());
+    };
     let batches = crate::engine::execute(df, "merge_tree").await?;
     let bytes = batches
         .iter()

@@ -226,10 +226,12 @@ fn int64_column(batch: &RecordBatch, i: usize) -> Result<Int64Array, QueryError>
         .ok_or_else(|| QueryError::Internal("series column is not Int64".into()))
 }
 
-pub(crate) async fn select_series(
+/// The step-totals DataFrame of `query` and the label sets of its group
+/// ids; `None` when no block has anything to read.
+pub(crate) async fn series_frame(
     inner: &Inner,
     query: &SeriesQuery,
-) -> Result<Vec<Series>, QueryError> {
+) -> Result<Option<(DataFrame, Vec<Labels>)>, QueryError> {
     let step = step_ms(query.step_seconds)?;
     let q = &query.profiles;
     let (start, end) = (q.start_ms, q.end_ms);
@@ -243,13 +245,23 @@ pub(crate) async fn select_series(
     };
     let scans = plan::plan(inner, q, needs).await?;
     if scans.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     let scans: Vec<Arc<BlockScan>> = scans.into_iter().map(Arc::new).collect();
     let (mapping, keys) = groups(&scans, &query.group_by)?;
     let mapping = Arc::new(MemTable::try_new(mapping.schema(), vec![vec![mapping]])?);
     let steps = Steps { start, end, step };
     let df = step_totals(inner, &scans, &mapping, steps, from_samples)?;
+    Ok(Some((df, keys)))
+}
+
+pub(crate) async fn select_series(
+    inner: &Inner,
+    query: &SeriesQuery,
+) -> Result<Vec<Series>, QueryError> {
+    let Some((df, keys)) = series_frame(inner, query).await? else {
+        return Ok(Vec::new());
+    };
     let batches = crate::engine::execute(df, "select_series").await?;
 
     let mut points: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); keys.len()];

@@ -26,9 +26,9 @@ const OPEN_AHEAD: usize = 2;
 
 #[derive(Debug)]
 pub(crate) struct BlockScanExec {
-    kind: TableKind,
-    partitions: Arc<Vec<Vec<Arc<BlockScan>>>>,
-    projection: Option<Vec<usize>>,
+    pub(crate) kind: TableKind,
+    pub(crate) partitions: Arc<Vec<Vec<Arc<BlockScan>>>>,
+    pub(crate) projection: Option<Vec<usize>>,
     properties: Arc<PlanProperties>,
 }
 

@@ -3,6 +3,7 @@
 //! One test binary (see rust-deps.md §2: each binary links DataFusion).
 
 mod cache;
+mod codec;
 mod common;
 mod labels;
 mod merge;
