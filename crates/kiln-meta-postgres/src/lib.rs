@@ -272,25 +272,7 @@ impl Metastore for PostgresMetastore {
             });
         }
 
-        let mut new_ids = HashSet::new();
-        for block in &replacements {
-            validate_block(block)?;
-            if block.tenant != tenant {
-                return Err(MetaError::InvalidBlock {
-                    id: block.id,
-                    reason: format!(
-                        "replacement belongs to tenant {:?}, not {tenant:?}",
-                        block.tenant
-                    ),
-                });
-            }
-            if !new_ids.insert(block.id) {
-                return Err(MetaError::InvalidBlock {
-                    id: block.id,
-                    reason: "id appears twice among the replacements".to_owned(),
-                });
-            }
-        }
+        kiln_meta::validate_replacements(tenant, &replacements)?;
         let replacement_ids: Vec<Ulid> = replacements.iter().map(|b| b.id).collect();
         let taken = ids_of(
             tx.query(

@@ -44,7 +44,7 @@ pub mod conformance;
 pub use embedded::{EmbeddedConfig, EmbeddedMetastore};
 pub use error::{MetaError, Result};
 pub use memory::InMemoryMetastore;
-pub use state::validate_block;
+pub use state::{validate_block, validate_replacements};
 
 use async_trait::async_trait;
 use kiln_block::BlockMeta;

@@ -196,24 +196,8 @@ impl State {
             });
         }
 
-        let mut new_ids = HashSet::new();
+        validate_replacements(tenant, replacements)?;
         for block in replacements {
-            validate_block(block)?;
-            if block.tenant != tenant {
-                return Err(MetaError::InvalidBlock {
-                    id: block.id,
-                    reason: format!(
-                        "replacement belongs to tenant {:?}, not {tenant:?}",
-                        block.tenant
-                    ),
-                });
-            }
-            if !new_ids.insert(block.id) {
-                return Err(MetaError::InvalidBlock {
-                    id: block.id,
-                    reason: "id appears twice among the replacements".to_owned(),
-                });
-            }
             // A replacement may reuse a source's id (rewriting a block's meta),
             // but never overwrite a block that stays.
             if present(block.id) && !seen.contains(&block.id) {
@@ -288,6 +272,32 @@ impl State {
             self.tenants.remove(tenant);
         }
     }
+}
+
+/// Checks what every metastore's `replace` must refuse before touching
+/// state: an invalid block, a replacement of another tenant, an id given
+/// twice. Shared by every backend so they refuse the same requests alike.
+pub fn validate_replacements(tenant: &str, replacements: &[BlockMeta]) -> Result<()> {
+    let mut new_ids = HashSet::new();
+    for block in replacements {
+        validate_block(block)?;
+        if block.tenant != tenant {
+            return Err(MetaError::InvalidBlock {
+                id: block.id,
+                reason: format!(
+                    "replacement belongs to tenant {:?}, not {tenant:?}",
+                    block.tenant
+                ),
+            });
+        }
+        if !new_ids.insert(block.id) {
+            return Err(MetaError::InvalidBlock {
+                id: block.id,
+                reason: "id appears twice among the replacements".to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Checks the invariants a block must hold to be indexed (non-empty tenant,
