@@ -22,38 +22,14 @@ use kiln_block::{BlockError, BlockReader, paths, write_block};
 use kiln_meta::conformance::{block, keep_alive};
 use kiln_meta::{EmbeddedConfig, EmbeddedMetastore, Metastore};
 use kiln_model::{Frame, Label, Labels, NormalizedProfile, ProfileType, Sample};
-use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
-use kiln_store::{StoreConfig, check_access, open_store};
+use kiln_store::emulators::{EmulatorKind, TestBackend as Backend, TestStore};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Filesystem,
-    Memory,
-    Emulated(EmulatorKind),
-}
-
 /// A fresh, empty store on `backend`, and what must outlive it.
 async fn open(backend: Backend) -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
-    let (config, dir) = match backend {
-        Backend::Filesystem => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let root = dir.path().join("data");
-            (StoreConfig::Filesystem { root }, Some(dir))
-        }
-        Backend::Memory => (StoreConfig::Memory, None),
-        Backend::Emulated(kind) => {
-            let emulator = tokio::task::spawn_blocking(move || Emulator::shared(kind))
-                .await
-                .expect("starting the emulator");
-            (emulator.store_config(&unique_prefix("meta")), None)
-        }
-    };
-    let store = open_store(&config).expect("open_store");
-    check_access(&*store, &config).await.expect("check_access");
-    (store, dir)
+    TestStore::open(backend, "meta").await.into_parts()
 }
 
 /// Small enough that the suite crosses several snapshots.

@@ -7,6 +7,7 @@
 //!                            bucket/container "kilntest" created
 //!  emulator.store_config(prefix) ─► StoreConfig for in-process tests (fresh prefix each)
 //!  emulator.server_env(prefix)   ─► KILN_STORAGE__* + credential variables for `kiln server`
+//!  TestStore::open(backend, label) ─► a fresh store on fs, memory or an emulator
 //! ```
 //!
 //! A missing emulator binary panics with the command that installs it: the
@@ -25,7 +26,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::{AzureConfig, GcsConfig, S3Config, StoreConfig};
+use crate::{AzureConfig, GcsConfig, S3Config, StoreConfig, check_access, open_store};
+use object_store::ObjectStore;
+use std::sync::Arc;
 
 /// The bucket (S3, GCS) or container (Azure) every emulator gets.
 pub const BUCKET: &str = "kilntest";
@@ -288,6 +291,56 @@ impl Drop for Emulator {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// Which store a backend-conformance test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum TestBackend {
+    Filesystem,
+    Memory,
+    Emulated(EmulatorKind),
+}
+
+/// A fresh, empty store opened and access-checked the way the server opens
+/// it; keeps its temp dir (filesystem backend) alive as long as it lives.
+pub struct TestStore {
+    pub store: Arc<dyn ObjectStore>,
+    pub config: StoreConfig,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestStore {
+    /// A new store on `backend`: a temp dir, memory, or a fresh prefix
+    /// (`unique_prefix(label)`) on the shared emulator.
+    pub async fn open(backend: TestBackend, label: &str) -> TestStore {
+        let (config, dir) = match backend {
+            TestBackend::Filesystem => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let root = dir.path().join("data");
+                (StoreConfig::Filesystem { root }, Some(dir))
+            }
+            TestBackend::Memory => (StoreConfig::Memory, None),
+            TestBackend::Emulated(kind) => {
+                let emulator = tokio::task::spawn_blocking(move || Emulator::shared(kind))
+                    .await
+                    .expect("starting the emulator");
+                (emulator.store_config(&unique_prefix(label)), None)
+            }
+        };
+        let store = open_store(&config).expect("open_store");
+        check_access(&*store, &config).await.expect("check_access");
+        TestStore {
+            store,
+            config,
+            _dir: dir,
+        }
+    }
+
+    /// The store, and the temp dir whose lifetime it needs (for callers
+    /// that hand the store to something longer-lived).
+    pub fn into_parts(self) -> (Arc<dyn ObjectStore>, Option<tempfile::TempDir>) {
+        (self.store, self._dir)
     }
 }
 

@@ -6,50 +6,16 @@
 //! Plus the errors an operator sees for a bad storage configuration.
 
 use futures::TryStreamExt;
-use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
+use kiln_store::emulators::{
+    Emulator, EmulatorKind, TestBackend as Backend, TestStore, unique_prefix,
+};
 use kiln_store::{S3Config, StoreConfig, StoreError, check_access, open_store};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use std::sync::Arc;
-
-/// Which store a test runs on.
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Filesystem,
-    Memory,
-    Emulated(EmulatorKind),
-}
-
-/// A store under test; keeps its temp dir alive.
-struct TestStore {
-    store: Arc<dyn ObjectStore>,
-    config: StoreConfig,
-    _dir: Option<tempfile::TempDir>,
-}
 
 /// A fresh, empty store on `backend` (a new prefix on a shared emulator).
 async fn open(backend: Backend) -> TestStore {
-    let (config, dir) = match backend {
-        Backend::Filesystem => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let root = dir.path().join("data");
-            (StoreConfig::Filesystem { root }, Some(dir))
-        }
-        Backend::Memory => (StoreConfig::Memory, None),
-        Backend::Emulated(kind) => {
-            let emulator = tokio::task::spawn_blocking(move || Emulator::shared(kind))
-                .await
-                .expect("starting the emulator");
-            (emulator.store_config(&unique_prefix("store")), None)
-        }
-    };
-    let store = open_store(&config).expect("open_store");
-    check_access(&*store, &config).await.expect("check_access");
-    TestStore {
-        store,
-        config,
-        _dir: dir,
-    }
+    TestStore::open(backend, "store").await
 }
 
 async fn get(store: &dyn ObjectStore, path: &Path) -> Vec<u8> {
