@@ -18,10 +18,10 @@
 //! the codec waits with `block_in_place`, so it must run on a multi-threaded
 //! tokio runtime (it says so when it is not).
 
-use crate::engine::Inner;
+use crate::blocks::BlockCache;
 use crate::flamegraph::{BlockSymbols, Flamegraph};
 use crate::plan::{BlockScan, Segment, Source};
-use crate::table::{BlockScanExec, TableKind};
+use crate::table::{BlockScanExec, ScanCounters, TableKind};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::AggregateUDF;
@@ -39,12 +39,18 @@ use std::sync::Arc;
 /// ([`crate::DataFusionEngine::plan_codec`]).
 #[derive(Debug, Clone)]
 pub struct KilnPlanCodec {
-    inner: Arc<Inner>,
+    /// The decoding side's block caches (its own store).
+    blocks: Arc<BlockCache>,
+    /// The decoding side's scan counters.
+    scan_counters: Arc<ScanCounters>,
 }
 
 impl KilnPlanCodec {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        Self { inner }
+    pub(crate) fn new(blocks: Arc<BlockCache>, scan_counters: Arc<ScanCounters>) -> Self {
+        Self {
+            blocks,
+            scan_counters,
+        }
     }
 }
 
@@ -127,6 +133,13 @@ struct FlamegraphNode {
     metas_json: Vec<Vec<u8>>,
 }
 
+/// The `flamegraph` symbols of one distributed task (a session config
+/// extension set by the worker): decoded scans bind their blocks' stack
+/// resolvers into it. `datafusion-distributed` ships aggregate functions by
+/// name only, so the worker's registry holds a `flamegraph` over these.
+#[derive(Debug, Default)]
+pub(crate) struct TaskSymbols(pub(crate) Arc<BlockSymbols>);
+
 fn bad(what: impl std::fmt::Display) -> DataFusionError {
     DataFusionError::Plan(format!("KilnPlanCodec: {what}"))
 }
@@ -203,7 +216,7 @@ impl KilnPlanCodec {
 
     async fn decode_scan(&self, node: BlockScanNode) -> Result<BlockScan> {
         let meta = meta(&node.meta_json)?;
-        let blocks = &self.inner.blocks;
+        let blocks = &self.blocks;
         let reader = blocks.reader(&meta).await.map_err(block_err)?;
         let series_index = blocks.series(&meta).await.map_err(block_err)?;
         let stacks = if node.load_stacks {
@@ -231,7 +244,7 @@ impl KilnPlanCodec {
             start_ns: node.start_ns,
             end_ns: node.end_ns,
             segments,
-            counters: self.inner.scan_counters.clone(),
+            counters: self.scan_counters.clone(),
             stack_filter: node.stack_filter.as_deref().map(bitmap).transpose()?,
             profile_filter: node.has_profile_filter.then(|| {
                 node.profile_filter
@@ -275,7 +288,7 @@ impl PhysicalExtensionCodec for KilnPlanCodec {
         &self,
         buf: &[u8],
         inputs: &[Arc<dyn ExecutionPlan>],
-        _ctx: &TaskContext,
+        ctx: &TaskContext,
         _proto_converter: &dyn PhysicalProtoConverterExtension,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         if !inputs.is_empty() {
@@ -283,7 +296,17 @@ impl PhysicalExtensionCodec for KilnPlanCodec {
         }
         let node = BlockScanExecNode::decode(buf)
             .map_err(|e| bad(format!("not a BlockScanExec node: {e}")))?;
-        Ok(Arc::new(wait(self.decode_exec(node))?))
+        let exec = wait(self.decode_exec(node))?;
+        // On a distributed worker, the task's `flamegraph` resolves the
+        // stacks of exactly the blocks its scans read.
+        if let Some(task) = ctx.session_config().get_extension::<TaskSymbols>() {
+            for scan in exec.partitions.iter().flatten() {
+                if let Some(stacks) = &scan.stacks {
+                    task.0.bind(scan.index, stacks.clone());
+                }
+            }
+        }
+        Ok(Arc::new(exec))
     }
 
     fn try_encode(
@@ -334,7 +357,7 @@ impl PhysicalExtensionCodec for KilnPlanCodec {
             .iter()
             .map(|m| meta(m))
             .collect::<Result<Vec<_>>>()?;
-        let blocks = &self.inner.blocks;
+        let blocks = &self.blocks;
         let resolvers = wait(async {
             let mut out = Vec::with_capacity(metas.len());
             for m in &metas {
@@ -342,7 +365,7 @@ impl PhysicalExtensionCodec for KilnPlanCodec {
             }
             Ok(out)
         })?;
-        let symbols = BlockSymbols { resolvers, metas };
+        let symbols = BlockSymbols::new(resolvers, metas);
         Ok(Arc::new(AggregateUDF::new_from_impl(Flamegraph::new(
             Arc::new(symbols),
         ))))

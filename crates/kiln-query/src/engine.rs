@@ -1,10 +1,11 @@
 //! [`DataFusionEngine`]: the [`QueryEngine`] that plans against the
 //! metastore and runs DataFusion over blocks, on its own runtime.
 
-mod runtime;
+pub(crate) mod runtime;
 
 use crate::api::{LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, SeriesQuery};
 use crate::blocks::{BlockCache, BlockCacheStats, CacheConfig};
+use crate::distributed::Coordinator;
 use crate::error::QueryError;
 use crate::table::{ScanCounters, TableScanStats};
 use crate::{labels, merge, series};
@@ -52,10 +53,16 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// `n`, or the available cores when `n` is 0 (the config's "auto").
+pub(crate) fn or_cores(n: usize) -> usize {
+    if n == 0 { cores() } else { n }
+}
+
 /// State shared by every query of one engine.
 pub(crate) struct Inner {
     pub(crate) metastore: Arc<dyn Metastore>,
-    pub(crate) blocks: BlockCache,
+    /// Shared with the plan codec, which reopens shipped scans through it.
+    pub(crate) blocks: Arc<BlockCache>,
     /// One session for all queries: each query reads its own per-query
     /// tables through `read_table` and calls its own `flamegraph` instance,
     /// so nothing is registered and queries do not interfere.
@@ -65,6 +72,9 @@ pub(crate) struct Inner {
     pub(crate) use_rollups: bool,
     /// What the scans read, by table.
     pub(crate) scan_counters: Arc<ScanCounters>,
+    /// Set by [`DataFusionEngine::distributed`]: plans run over the querier
+    /// peers instead of in this process.
+    pub(crate) coordinator: Option<Coordinator>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -77,8 +87,24 @@ impl std::fmt::Debug for Inner {
     }
 }
 
+/// Runs `df`: over the querier peers when the engine is distributed, in
+/// this process otherwise.
+pub(crate) async fn execute(
+    inner: &Inner,
+    df: DataFrame,
+    what: &str,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    match &inner.coordinator {
+        Some(coordinator) => coordinator.collect(df, what).await,
+        None => execute_local(df, what).await,
+    }
+}
+
 /// Plans `df` physically, logs the plan at debug level and collects it.
-pub(crate) async fn execute(df: DataFrame, what: &str) -> Result<Vec<RecordBatch>, QueryError> {
+pub(crate) async fn execute_local(
+    df: DataFrame,
+    what: &str,
+) -> Result<Vec<RecordBatch>, QueryError> {
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
     tracing::debug!(query = what, plan = %displayable(plan.as_ref()).indent(true), "physical plan");
@@ -111,17 +137,46 @@ impl DataFusionEngine {
         metastore: Arc<dyn Metastore>,
         config: EngineConfig,
     ) -> Result<Self, QueryError> {
-        let or_cores = |n: usize| if n == 0 { cores() } else { n };
+        Self::build(store, metastore, config, None)
+    }
+
+    /// An engine like [`DataFusionEngine::new`] whose flame-graph and
+    /// series plans run their scans and partial aggregation on the querier
+    /// `peers` (`datafusion-distributed` workers, see
+    /// [`crate::distributed`]); planning, label and profile-type queries and
+    /// the final merge stay in this process.
+    pub fn distributed(
+        store: Arc<dyn ObjectStore>,
+        metastore: Arc<dyn Metastore>,
+        config: EngineConfig,
+        peers: Arc<dyn crate::distributed::PeerSource>,
+    ) -> Result<Self, QueryError> {
+        Self::build(store, metastore, config, Some(peers))
+    }
+
+    fn build(
+        store: Arc<dyn ObjectStore>,
+        metastore: Arc<dyn Metastore>,
+        config: EngineConfig,
+        peers: Option<Arc<dyn crate::distributed::PeerSource>>,
+    ) -> Result<Self, QueryError> {
         let target_partitions = or_cores(config.target_partitions);
         let session = SessionConfig::new().with_target_partitions(target_partitions);
+        let blocks = Arc::new(BlockCache::new(store, config.cache));
+        let scan_counters: Arc<ScanCounters> = Arc::default();
+        let coordinator = peers.map(|peers| {
+            let codec = crate::KilnPlanCodec::new(blocks.clone(), scan_counters.clone());
+            Coordinator::new(peers, codec, target_partitions)
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 metastore,
-                blocks: BlockCache::new(store, config.cache),
+                blocks,
                 ctx: SessionContext::new_with_config(session),
                 target_partitions,
                 use_rollups: config.use_rollups,
-                scan_counters: Arc::default(),
+                scan_counters,
+                coordinator,
             }),
             runtime: CpuRuntime::new(or_cores(config.cpu_threads))?,
         })
@@ -138,6 +193,12 @@ impl DataFusionEngine {
         self.inner.scan_counters.snapshot()
     }
 
+    /// Distributed queries, retries and in-process fallbacks so far; `None`
+    /// for an in-process engine.
+    pub fn distributed_stats(&self) -> Option<crate::distributed::DistributedStats> {
+        self.inner.coordinator.as_ref().map(Coordinator::stats)
+    }
+
     /// Empties the block caches (e.g. to measure cold queries).
     pub fn clear_caches(&self) {
         self.inner.blocks.clear();
@@ -147,7 +208,7 @@ impl DataFusionEngine {
     /// scans of this engine's store, metastore and caches (a remote querier
     /// decodes with its own engine's codec).
     pub fn plan_codec(&self) -> crate::KilnPlanCodec {
-        crate::KilnPlanCodec::new(self.inner.clone())
+        crate::KilnPlanCodec::new(self.inner.blocks.clone(), self.inner.scan_counters.clone())
     }
 
     /// The task context plans of this engine run in.

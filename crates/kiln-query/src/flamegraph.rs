@@ -27,15 +27,52 @@ use kiln_block::StackResolver;
 use kiln_model::tree::Tree;
 use names::NameTree;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// The stack resolvers of a query's blocks, indexed by the `block` column.
+///
+/// Built complete by the planner; on a `datafusion-distributed` worker it
+/// starts empty ([`BlockSymbols::unbound`]) and the plan codec binds the
+/// resolver of every block the task's scans read, so the worker loads only
+/// its own blocks' stacks.
 #[derive(Debug, Default)]
 pub(crate) struct BlockSymbols {
-    pub resolvers: Vec<Arc<StackResolver>>,
+    resolvers: RwLock<Vec<Option<Arc<StackResolver>>>>,
     /// The blocks of `resolvers`, same order: what the plan codec ships so a
-    /// remote querier reloads the resolvers.
+    /// remote querier reloads the resolvers (empty when unbound).
     pub metas: Vec<kiln_block::BlockMeta>,
+}
+
+impl BlockSymbols {
+    pub(crate) fn new(
+        resolvers: Vec<Arc<StackResolver>>,
+        metas: Vec<kiln_block::BlockMeta>,
+    ) -> Self {
+        Self {
+            resolvers: RwLock::new(resolvers.into_iter().map(Some).collect()),
+            metas,
+        }
+    }
+
+    /// Symbols filled later by [`BlockSymbols::bind`].
+    pub(crate) fn unbound() -> Self {
+        Self::default()
+    }
+
+    /// Makes `resolver` the one of block `index`.
+    pub(crate) fn bind(&self, index: u32, resolver: Arc<StackResolver>) {
+        let mut all = self.resolvers.write().unwrap_or_else(|e| e.into_inner());
+        let i = index as usize;
+        if all.len() <= i {
+            all.resize(i + 1, None);
+        }
+        all[i] = Some(resolver);
+    }
+
+    fn resolver(&self, index: u32) -> Option<Arc<StackResolver>> {
+        let all = self.resolvers.read().unwrap_or_else(|e| e.into_inner());
+        all.get(index as usize).cloned().flatten()
+    }
 }
 
 /// The `flamegraph` aggregate UDF. One instance per query: it carries the
@@ -116,6 +153,8 @@ const LIVE_BLOCKS: usize = 4;
 #[derive(Debug)]
 pub(crate) struct FlamegraphAccumulator {
     symbols: Arc<BlockSymbols>,
+    /// `symbols`' resolvers of the blocks seen so far (looked up once each).
+    resolvers: Vec<Option<Arc<StackResolver>>>,
     /// `sums[block][stack_id]`, allocated on the block's first row.
     sums: Vec<Vec<i64>>,
     /// Blocks with allocated sums.
@@ -133,6 +172,7 @@ impl FlamegraphAccumulator {
     pub(crate) fn new(symbols: Arc<BlockSymbols>) -> Self {
         Self {
             symbols,
+            resolvers: Vec::new(),
             sums: Vec::new(),
             live: 0,
             names: NameTree::new(),
@@ -143,7 +183,13 @@ impl FlamegraphAccumulator {
 
     fn sums_of(&mut self, block: u32) -> Result<&mut Vec<i64>> {
         let b = block as usize;
-        let Some(resolver) = self.symbols.resolvers.get(b) else {
+        if self.resolvers.len() <= b {
+            self.resolvers.resize(b + 1, None);
+        }
+        if self.resolvers[b].is_none() {
+            self.resolvers[b] = self.symbols.resolver(block);
+        }
+        let Some(resolver) = &self.resolvers[b] else {
             return Err(DataFusionError::Internal(format!(
                 "flamegraph: block {block} is not part of the query"
             )));
@@ -164,7 +210,10 @@ impl FlamegraphAccumulator {
     fn fold_blocks(&mut self) -> Result<()> {
         for (block, sums) in self.sums.iter_mut().enumerate() {
             if !sums.is_empty() {
-                self.names.add_block(&self.symbols.resolvers[block], sums)?;
+                let resolver = self.resolvers[block].as_ref().ok_or_else(|| {
+                    DataFusionError::Internal(format!("flamegraph: block {block} has no symbols"))
+                })?;
+                self.names.add_block(resolver, sums)?;
                 *sums = Vec::new();
             }
         }

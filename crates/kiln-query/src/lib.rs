@@ -33,6 +33,7 @@ mod api;
 mod blocks;
 mod cache;
 mod codec;
+pub mod distributed;
 mod engine;
 mod error;
 mod flamegraph;

@@ -39,17 +39,15 @@ pub(crate) async fn merge_tree_frame(
         return Ok(None);
     }
     let scans: Vec<Arc<BlockScan>> = scans.into_iter().map(Arc::new).collect();
-    let symbols = BlockSymbols {
-        resolvers: scans
-            .iter()
-            .map(|s| {
-                s.stacks
-                    .clone()
-                    .ok_or_else(|| QueryError::Internal("planner did not load stacks".into()))
-            })
-            .collect::<Result<_, _>>()?,
-        metas: scans.iter().map(|s| s.meta.clone()).collect(),
-    };
+    let resolvers = scans
+        .iter()
+        .map(|s| {
+            s.stacks
+                .clone()
+                .ok_or_else(|| QueryError::Internal("planner did not load stacks".into()))
+        })
+        .collect::<Result<_, _>>()?;
+    let symbols = BlockSymbols::new(resolvers, scans.iter().map(|s| s.meta.clone()).collect());
     let table = BlockTable::new(TableKind::Samples, &scans, inner.target_partitions);
     let flamegraph = AggregateUDF::new_from_impl(Flamegraph::new(Arc::new(symbols)));
     let call = flamegraph
@@ -72,7 +70,7 @@ pub(crate) async fn merge_tree(inner: &Inner, query: &ProfileQuery) -> Result<Tr
     let Some(df) = merge_tree_frame(inner, query).await? else {
         return Ok(Tree::new());
     };
-    let batches = crate::engine::execute(df, "merge_tree").await?;
+    let batches = crate::engine::execute(inner, df, "merge_tree").await?;
     let bytes = batches
         .iter()
         .filter(|b| b.num_rows() > 0)

@@ -262,7 +262,7 @@ pub(crate) async fn select_series(
     let Some((df, keys)) = series_frame(inner, query).await? else {
         return Ok(Vec::new());
     };
-    let batches = crate::engine::execute(df, "select_series").await?;
+    let batches = crate::engine::execute(inner, df, "select_series").await?;
 
     let mut points: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); keys.len()];
     for batch in &batches {

@@ -117,7 +117,7 @@ impl BlockTable {
 /// Longest-processing-time-first assignment of blocks to partitions by
 /// their row count, so one huge block does not share a partition with many
 /// others. Within a partition blocks keep their planning order.
-fn group_blocks(
+pub(crate) fn group_blocks(
     blocks: &[Arc<BlockScan>],
     target_partitions: usize,
     kind: TableKind,

@@ -41,6 +41,7 @@ pub fn describe_metrics() {
         TABLE_ROWS_TOTAL,
         "Rows read by query scans after filtering, by table (samples, rollup_1m, rollup_1h)."
     );
+    crate::distributed::describe_metrics();
 }
 
 /// The engine's live counters behind [`TableScanStats`].

@@ -5,6 +5,7 @@
 mod cache;
 mod codec;
 mod common;
+mod distributed;
 mod labels;
 mod merge;
 mod pprof;
