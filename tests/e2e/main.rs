@@ -17,6 +17,8 @@
 //! * [`bench_query`]: `kiln bench query` on a tiny dataset (answers checked).
 //! * [`object_stores`]: the server on S3 (moto) and Azure (Azurite): push,
 //!   query, restart, query again.
+//! * [`roles`]: `--target=<role>` processes on one bucket and one
+//!   PostgreSQL: what each role serves and refuses, `/ready`, `/metrics`.
 //! * [`postgres_metastore`]: the server on a PostgreSQL metastore: restart,
 //!   two servers sharing one bucket and one database, database down.
 
@@ -33,5 +35,6 @@ mod otlp;
 mod postgres_metastore;
 mod protocols;
 mod query;
+mod roles;
 mod server;
 mod sql;

@@ -17,6 +17,7 @@ mod compactor;
 mod layers;
 mod limits;
 mod metastore;
+mod querier;
 mod storage;
 mod target;
 
@@ -31,6 +32,7 @@ use toml::{Table, Value};
 pub use compactor::{CompactorConfig, LevelWindows, RetentionOverride};
 pub use limits::Limits;
 pub use metastore::{MetastoreBackend, MetastoreConfig};
+pub use querier::{PeerDiscovery, QuerierConfig};
 pub use storage::{AzureStorage, GcsStorage, S3Storage, StorageBackend, StorageConfig};
 pub use target::{Role, Target};
 
@@ -51,6 +53,8 @@ pub struct KilnConfig {
     pub limits: Limits,
     pub retention: RetentionConfig,
     pub compactor: CompactorConfig,
+    /// Querier peers of a query-frontend (empty: queries run in process).
+    pub querier: QuerierConfig,
     /// Fully resolved limits of tenants that have an `[overrides.<tenant>]`
     /// table. Filled by the loader, not by serde, because each one is the
     /// final `[limits]` with the tenant's keys merged over it.
@@ -298,6 +302,9 @@ impl KilnConfig {
             return Err(invalid(key, provenance, message));
         }
         if let Some((key, message)) = self.compactor.problem() {
+            return Err(invalid(key, provenance, message));
+        }
+        if let Some((key, message)) = self.querier.problem() {
             return Err(invalid(key, provenance, message));
         }
         if self.ingester.max_buffer_bytes == 0 {

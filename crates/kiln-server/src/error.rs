@@ -151,6 +151,19 @@ pub enum ApiError {
     /// The client's deadline (`Connect-Timeout-Ms` / `grpc-timeout`) passed.
     #[error("deadline exceeded after {0:?}")]
     DeadlineExceeded(std::time::Duration),
+    /// An RPC path (`/pkg.Service/Method`) that no service here has.
+    #[error("unknown RPC method {path}: this server has no such service or method")]
+    UnknownMethod { path: String },
+    /// An API of a role this process does not run (`--target`).
+    #[error("{api} is not served here: this kiln process runs [{runs}]; {hint}")]
+    NotServed {
+        /// What was asked for, e.g. "the push API (/push.v1.PusherService/Push)".
+        api: String,
+        /// The roles this process runs, comma-separated.
+        runs: String,
+        /// Where to send the request instead.
+        hint: &'static str,
+    },
 }
 
 impl ApiError {
@@ -198,15 +211,18 @@ impl ApiError {
             ApiError::UnsupportedEncoding(_) => Code::Unimplemented,
             ApiError::Encode(_) => Code::Internal,
             ApiError::DeadlineExceeded(_) => Code::DeadlineExceeded,
+            ApiError::UnknownMethod { .. } | ApiError::NotServed { .. } => Code::Unimplemented,
         }
     }
 
-    /// The HTTP status for Connect and plain HTTP responses. Only an
-    /// unsupported Content-Type departs from the code's status: the Connect
-    /// protocol answers it with 415 because no protocol could be chosen.
+    /// The HTTP status for Connect and plain HTTP responses. Two kinds
+    /// depart from the code's status: an unsupported Content-Type is 415
+    /// (no protocol could be chosen), and a path nothing here serves is 404,
+    /// which Connect clients read as `unimplemented`.
     pub fn http_status(&self) -> StatusCode {
         match self {
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnknownMethod { .. } | ApiError::NotServed { .. } => StatusCode::NOT_FOUND,
             other => other.code().http_status(),
         }
     }

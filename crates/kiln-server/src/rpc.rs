@@ -264,6 +264,16 @@ async fn dispatch(config: Arc<KilnConfig>, method: Arc<Method>, request: Request
     }
 }
 
+/// An error answer before any handler ran (unknown method, a role this
+/// process doesn't run), framed for the request's protocol: gRPC and
+/// gRPC-Web get a `grpc-status`, anything else a Connect JSON error.
+pub(crate) fn error_response(headers: &HeaderMap, err: &ApiError) -> Response {
+    match Wire::detect(headers) {
+        Ok(wire) if wire.protocol != Protocol::Connect => grpc::response(wire, Err(err.clone())),
+        _ => connect::error_response(err),
+    }
+}
+
 async fn call(
     config: &KilnConfig,
     method: &Method,

@@ -3,8 +3,9 @@
 //! Every layer is turned into a [`toml::Table`] and merged over the previous
 //! one, so there is exactly one place (serde) that knows the types. Environment
 //! variables and flags arrive as strings; they are coerced to the TOML type of
-//! the key's *default* value (string, integer, float or boolean), which also
-//! tells us when a key does not exist. A provenance map remembers where each
+//! the key's *default* value (string, integer, float, boolean, or a list of
+//! strings written comma-separated), which also tells us when a key does not
+//! exist. A provenance map remembers where each
 //! key was last set, so an error can say "from KILN_INGESTER__FLUSH_INTERVAL".
 
 use std::collections::BTreeMap;
@@ -174,6 +175,14 @@ fn coerce(default: &Value, raw: &str) -> Result<Value, &'static str> {
             "false" | "0" => Ok(Value::Boolean(false)),
             _ => Err("a boolean (true or false)"),
         },
+        // Lists of strings (`querier.peers`) arrive comma-separated.
+        Value::Array(_) => Ok(Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| Value::String(item.to_string()))
+                .collect(),
+        )),
         _ => Err("a scalar value"),
     }
 }

@@ -1,15 +1,27 @@
-//! `kiln server`: every role in one process (the embedded default).
+//! `kiln server`: the roles of `--target` in one process — every role
+//! (`all`, the embedded default) or any subset as one process of a fleet
+//! sharing a bucket and a PostgreSQL metastore (docs/operations.md,
+//! "Running roles as separate processes").
+//!
+//! Role → what it builds: `ingester` → `ingester.rs` (write path, flusher);
+//! `query-frontend` → `frontend.rs` (engine in process or over querier
+//! peers, SQL); `querier` → `querier.rs` (distributed worker);
+//! `compactor` → `compactor.rs` (its own thread). Every role gets `/ready`
+//! (`readiness.rs`) and `/metrics`.
 
 use anyhow::Context;
-use kiln_ingest::{IngestService, Ingester, IngesterConfig};
-use kiln_model::clock::SystemClock;
-use kiln_query::{DataFusionEngine, EngineConfig, QueryEngine};
-use kiln_server::{IngestSink, KilnConfig, ingest_limits};
+use kiln_server::config::{Role, Target};
+use kiln_server::{Apis, KilnConfig};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 mod compactor;
+mod frontend;
+mod ingester;
 mod metastore;
+mod querier;
+mod readiness;
+mod roles;
 mod storage;
 
 /// Flags override `kiln.toml` and `KILN_*` environment variables.
@@ -48,19 +60,30 @@ impl ServerArgs {
 
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = Arc::new(KilnConfig::load(args.config.as_deref(), args.flags())?);
+    roles::check(&config)?;
+    let runs = |role| config.target.runs(role);
     let store = storage::open(&config.storage).await?;
     let metastore = metastore::open(&config.metastore, store.clone()).await?;
-    // The read path: the same store and metastore the ingester writes to,
-    // so a profile is queryable as soon as its push is acknowledged.
-    let query_engine: Arc<dyn QueryEngine> = Arc::new(
-        DataFusionEngine::new(store.clone(), metastore.clone(), EngineConfig::default())
-            .context("starting the query engine")?,
+    let readiness = readiness::shared_probes(
+        store.clone(),
+        storage::store_config(&config.storage),
+        metastore.clone(),
     );
-    // SQL (POST /api/v1/sql) reads the same blocks, one tenant per session.
-    let sql = Arc::new(kiln_sql::SqlEngine::new(store.clone(), metastore.clone()));
+
+    // Each role builds only what it serves; `Apis` leaves the rest `None`,
+    // and the port answers requests for those with the roles it runs.
+    let frontend = if runs(Role::QueryFrontend) {
+        Some(frontend::build(&config, store.clone(), metastore.clone(), &readiness).await?)
+    } else {
+        None
+    };
+    // `all` answers queries in process: it serves no worker (and keeps no
+    // second set of block caches for one).
+    let querier_worker = (runs(Role::Querier) && config.target != Target::all())
+        .then(|| querier::worker(store.clone()));
     // The compactor role: merges, rollups, retention and garbage collection
     // on its own thread (see server/compactor.rs).
-    let compactor = if config.target.runs(kiln_server::config::Role::Compactor) {
+    let compactor = if runs(Role::Compactor) {
         Some(compactor::CompactorThread::start(
             &config,
             store.clone(),
@@ -69,47 +92,31 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let ingester = Ingester::new(
-        IngesterConfig {
-            flush_interval: config.ingester.flush_interval,
-            max_buffer_bytes: config.ingester.max_buffer_bytes as usize,
-            max_wait: config.ingester.max_wait,
-        },
-        store,
-        metastore,
-    );
-    let limits_config = config.clone();
-    let service = IngestService::new(
-        ingester.clone(),
-        Arc::new(move |tenant: &str| ingest_limits(limits_config.limits_for(tenant))),
-        Arc::new(SystemClock),
-    );
+    let ingester =
+        runs(Role::Ingester).then(|| ingester::IngesterRole::start(&config, store, metastore));
+
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     tracing::info!(
         addr = %listener.local_addr()?,
+        target = %roles::describe(&config.target),
         storage = %storage::store_config(&config.storage).describe(),
         "kiln server starting"
     );
-
+    let apis = Apis {
+        push: ingester.as_ref().map(|i| i.sink.clone()),
+        query: frontend.as_ref().map(|f| f.query.clone()),
+        sql: frontend.as_ref().map(|f| f.sql.clone()),
+        querier_worker,
+        readiness,
+    };
+    let served = kiln_server::serve_apis(config, listener, apis, shutdown_signal()).await;
     // The flusher outlives the HTTP server: requests still draining at
-    // shutdown wait for their flush, then the last buffers are flushed.
-    let (server_done, flusher_stop) = tokio::sync::oneshot::channel::<()>();
-    let flusher = tokio::spawn({
-        let ingester = ingester.clone();
-        async move {
-            ingester
-                .run(async { flusher_stop.await.unwrap_or(()) })
-                .await
-        }
-    });
-    let sink = Arc::new(IngestSink::new(service));
-    let served =
-        kiln_server::serve_with_sql(config, listener, sink, query_engine, sql, shutdown_signal())
-            .await;
-    let _ = server_done.send(());
-    flusher.await.context("flusher task failed")?;
+    // shutdown waited for their flush; now the last buffers are flushed.
+    if let Some(ingester) = ingester {
+        ingester.stop().await?;
+    }
     if let Some(compactor) = compactor {
         compactor.stop().await;
     }

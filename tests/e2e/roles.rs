@@ -1,0 +1,422 @@
+//! `kiln server --target=<role>`: what each role serves and refuses, one
+//! process per role on one bucket (moto's S3) and one PostgreSQL metastore,
+//! configured the way an operator would (`KILN_TARGET`, `KILN_*`).
+//!
+//! * an ingester takes pushes and refuses queries, naming its roles;
+//! * a query-frontend answers for what the ingester wrote and refuses
+//!   pushes; with `querier.peers` it runs the query over a querier process
+//!   and gets the same answer;
+//! * a compactor compacts the ingester's level-0 blocks;
+//! * `/ready` and `/metrics` answer on every role;
+//! * a split role on the embedded metastore is refused at startup;
+//! * an unknown RPC method is `unimplemented` (gRPC status 12, Connect
+//!   404), naming the method.
+//!
+//! The multi-process fleet under failures is `fleet.rs`; these tests keep
+//! to what one role does.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::Method;
+use kiln_meta::Metastore;
+use kiln_meta_postgres::test_server::TestPostgres;
+use kiln_meta_postgres::{PostgresConfig, PostgresMetastore};
+use kiln_proto::querier::v1::{SelectMergeStacktracesRequest, SelectMergeStacktracesResponse};
+use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
+use prost::Message;
+
+use crate::query::{CPU, TREE_A, TREE_B, minutes_ago, now_ms, push_cpu, rpc_json, rpc_proto};
+use crate::server::*;
+
+/// The shared bucket and database of one test's processes.
+struct Shared {
+    postgres_url: String,
+    s3_env: Vec<(String, String)>,
+}
+
+impl Shared {
+    async fn new() -> Self {
+        let postgres_url = tokio::task::spawn_blocking(TestPostgres::shared)
+            .await
+            .expect("starting PostgreSQL")
+            .fresh_database()
+            .await;
+        let emulator = tokio::task::spawn_blocking(|| Emulator::shared(EmulatorKind::S3))
+            .await
+            .expect("starting moto");
+        let s3_env = emulator.server_env(&unique_prefix("roles-e2e"));
+        Self {
+            postgres_url,
+            s3_env,
+        }
+    }
+
+    /// A server of `target` on the shared bucket and database.
+    fn role(&self, target: &str) -> ServerBuilder {
+        let mut builder = KilnServer::builder()
+            .env("KILN_TARGET", target)
+            .env("KILN_METASTORE__BACKEND", "postgres")
+            .env("KILN_METASTORE__POSTGRES_URL", &self.postgres_url);
+        for (name, value) in &self.s3_env {
+            builder = builder.env(name, value);
+        }
+        builder
+    }
+}
+
+fn flamegraph_request(service: &str) -> SelectMergeStacktracesRequest {
+    SelectMergeStacktracesRequest {
+        profile_type_id: CPU.into(),
+        label_selector: format!(r#"{{service_name="{service}"}}"#),
+        start: now_ms() - 6 * 3_600_000,
+        end: now_ms() + 3_600_000,
+        max_nodes: Some(1_048_576),
+        ..Default::default()
+    }
+}
+
+/// Flame-graph total of `service`'s CPU profiles, through Connect.
+async fn total(server: &KilnServer, service: &str) -> i64 {
+    let response: SelectMergeStacktracesResponse = rpc_proto(
+        server,
+        "SelectMergeStacktraces",
+        &flamegraph_request(service),
+        None,
+    )
+    .await;
+    response.flamegraph.map_or(0, |f| f.total)
+}
+
+/// A unary gRPC call over h2c with an arbitrary path and message.
+async fn grpc_call(server: &KilnServer, path: &str, message: &[u8]) -> Reply {
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    framed.extend_from_slice(message);
+    let request = request(
+        Method::POST,
+        &server.url(path),
+        &[("content-type", "application/grpc"), ("te", "trailers")],
+        full(framed),
+    );
+    send(request, true).await
+}
+
+/// `grpc-status` and decoded `grpc-message` of a trailers-only reply.
+fn grpc_status(reply: &Reply) -> (String, String) {
+    assert_eq!(reply.status, 200, "gRPC answers HTTP 200: {reply:?}");
+    let status = reply.header("grpc-status").to_string();
+    let message = reply.header("grpc-message").replace("%20", " ");
+    (status, message)
+}
+
+/// `/ready` is 200 `ready` and `/metrics` is Prometheus text with `metric`.
+async fn assert_ready_and_metrics(role: &str, server: &KilnServer, metric: &str) {
+    let ready = get(&server.url("/ready")).await;
+    assert_eq!(ready.status, 200, "{role} /ready: {ready:?}");
+    assert_eq!(ready.text(), "ready\n", "{role}");
+    let metrics = get(&server.url("/metrics")).await;
+    assert_eq!(metrics.status, 200, "{role} /metrics: {metrics:?}");
+    assert!(
+        metrics.header("content-type").starts_with("text/plain"),
+        "{role}: {metrics:?}"
+    );
+    assert!(
+        metrics.text().contains(metric),
+        "{role}'s /metrics has no {metric}:\n{}",
+        metrics.text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingester_frontend_and_compactor_as_separate_processes() {
+    let shared = Shared::new().await;
+    let ingester = shared.role("ingester").start().await;
+    let frontend = shared.role("query-frontend").start().await;
+    let compactor = shared
+        .role("compactor")
+        .env("KILN_COMPACTOR__INTERVAL", "1s")
+        .env("KILN_COMPACTOR__SETTLE_DELAY", "1s")
+        .start()
+        .await;
+
+    // The ingester takes pushes: several flushes into one closed 10-minute
+    // window, so the compactor has level-0 blocks to merge.
+    for minutes in [35, 34, 33] {
+        push_cpu(
+            &ingester,
+            None,
+            &[("service_name", "checkout")],
+            minutes_ago(minutes),
+            TREE_A,
+        )
+        .await;
+    }
+    assert_eq!(total(&frontend, "checkout").await, 3 * 52);
+
+    // The ingester refuses queries, in every protocol, naming its roles.
+    let reply = rpc_json(
+        &ingester,
+        "SelectMergeStacktraces",
+        serde_json::json!({}),
+        None,
+    )
+    .await;
+    assert_error(
+        &reply,
+        404,
+        "unimplemented",
+        &[
+            "this kiln process runs [ingester]",
+            "send queries to a query-frontend",
+        ],
+    );
+    let reply = grpc_call(
+        &ingester,
+        "/querier.v1.QuerierService/SelectMergeStacktraces",
+        &flamegraph_request("checkout").encode_to_vec(),
+    )
+    .await;
+    let (status, message) = grpc_status(&reply);
+    assert_eq!(status, "12", "{reply:?}");
+    assert!(message.contains("runs [ingester]"), "{message}");
+    let reply = get(&ingester.url("/pyroscope/render?query=x")).await;
+    assert_error(&reply, 404, "unimplemented", &["runs [ingester]"]);
+    let reply = post(&ingester.url("/api/v1/sql"), &[], full("SELECT 1")).await;
+    assert_error(&reply, 404, "unimplemented", &["runs [ingester]"]);
+
+    // The frontend refuses pushes the same way.
+    let reply = post(
+        &frontend.url(PUSH_PATH),
+        &[("content-type", "application/proto")],
+        full(Bytes::new()),
+    )
+    .await;
+    assert_error(
+        &reply,
+        404,
+        "unimplemented",
+        &[
+            "this kiln process runs [query-frontend]",
+            "send pushes to an ingester",
+        ],
+    );
+    let reply = post(&frontend.url("/ingest?name=x"), &[], full("foo 1")).await;
+    assert_error(
+        &reply,
+        404,
+        "unimplemented",
+        &["send pushes to an ingester"],
+    );
+    let mut grpc_pusher = grpc_client(&frontend);
+    let status = grpc_pusher
+        .push(grpc_request(Default::default(), None))
+        .await
+        .expect_err("the frontend accepted a push");
+    assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    assert!(status.message().contains("ingester"), "{status:?}");
+    // The UI is the frontend's.
+    assert_eq!(get(&frontend.url("/")).await.status, 200);
+    assert_error(
+        &get(&ingester.url("/")).await,
+        404,
+        "unimplemented",
+        &["ingester"],
+    );
+
+    // The compactor serves neither, and compacts what the ingester wrote.
+    let reply = post(
+        &compactor.url(PUSH_PATH),
+        &[("content-type", "application/proto")],
+        full(Bytes::new()),
+    )
+    .await;
+    assert_error(&reply, 404, "unimplemented", &["runs [compactor]"]);
+    wait_for_level_1(&shared.postgres_url).await;
+    assert_eq!(
+        total(&frontend, "checkout").await,
+        3 * 52,
+        "same answer from the compacted blocks"
+    );
+
+    assert_ready_and_metrics("ingester", &ingester, "kiln_ingest_").await;
+    assert_ready_and_metrics(
+        "query-frontend",
+        &frontend,
+        "kiln_server_rpc_requests_total",
+    )
+    .await;
+    assert_ready_and_metrics("compactor", &compactor, "kiln_server_rpc_requests_total").await;
+}
+
+/// Waits until the compactor replaced level-0 blocks with a level-1 block.
+async fn wait_for_level_1(postgres_url: &str) {
+    let metastore = PostgresMetastore::connect(&PostgresConfig::new(postgres_url.to_string()))
+        .await
+        .expect("connecting to the metastore");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let blocks = metastore
+            .list_blocks("anonymous", i64::MIN, i64::MAX)
+            .await
+            .expect("listing blocks");
+        if blocks.iter().any(|b| b.level >= 1) {
+            return;
+        }
+        let levels: Vec<u32> = blocks.iter().map(|b| b.level).collect();
+        assert!(
+            Instant::now() < deadline,
+            "the compactor compacted nothing within 60 s; block levels: {levels:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The worker's liveness RPC (datafusion-distributed's `GetWorkerInfo`).
+const WORKER_INFO: &str = "/worker.WorkerService/GetWorkerInfo";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frontend_runs_queries_on_a_querier_process() {
+    let shared = Shared::new().await;
+    let ingester = shared.role("ingester").start().await;
+    let querier = shared.role("querier").start().await;
+    let frontend = shared
+        .role("query-frontend")
+        .env("KILN_QUERIER__PEERS", &querier.url(""))
+        .start()
+        .await;
+    let in_process = shared.role("query-frontend").start().await;
+
+    push_cpu(
+        &ingester,
+        None,
+        &[("service_name", "api")],
+        minutes_ago(5),
+        TREE_A,
+    )
+    .await;
+    push_cpu(
+        &ingester,
+        None,
+        &[("service_name", "api")],
+        minutes_ago(4),
+        TREE_B,
+    )
+    .await;
+    let expected = total(&in_process, "api").await;
+    assert!(expected > 52, "{expected}");
+    assert_eq!(total(&frontend, "api").await, expected);
+
+    // The querier serves the distributed worker (a real gRPC answer);
+    // a frontend does not.
+    let reply = grpc_call(&querier, WORKER_INFO, b"").await;
+    let trailers = reply.trailers.clone().unwrap_or_default();
+    assert_eq!(
+        trailers.get("grpc-status").map(|v| v.to_str().unwrap()),
+        Some("0"),
+        "the querier's worker answered: {reply:?}"
+    );
+    let (status, message) = grpc_status(&grpc_call(&frontend, WORKER_INFO, b"").await);
+    assert_eq!(status, "12");
+    assert!(message.contains("runs [query-frontend]"), "{message}");
+
+    // The querier serves only the worker and the two endpoints.
+    let reply = rpc_json(&querier, "ProfileTypes", serde_json::json!({}), None).await;
+    assert_error(
+        &reply,
+        404,
+        "unimplemented",
+        &["this kiln process runs [querier]", "query-frontend"],
+    );
+    assert_ready_and_metrics("querier", &querier, "kiln_server_rpc_requests_total").await;
+    assert_ready_and_metrics(
+        "query-frontend",
+        &frontend,
+        "kiln_server_rpc_requests_total",
+    )
+    .await;
+}
+
+/// `kiln server` with `env`, expected to exit at startup; its stderr.
+fn start_and_fail(env: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = std::process::Command::new(crate::harness::kiln_bin());
+    command
+        .arg("server")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(dir.path());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KILN_") {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.env("NO_COLOR", "1").output().expect("running kiln");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "kiln started: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn split_roles_on_the_embedded_metastore_are_refused() {
+    for target in ["ingester", "query-frontend,querier", "compactor"] {
+        let stderr = start_and_fail(&[("KILN_TARGET", target)]);
+        assert!(stderr.contains(target), "{stderr}");
+        assert!(
+            stderr.contains("metastore.backend = \"postgres\"")
+                && stderr.contains("embedded metastore serves one process"),
+            "{stderr}"
+        );
+    }
+    let stderr = start_and_fail(&[
+        ("KILN_TARGET", "metastore"),
+        ("KILN_METASTORE__BACKEND", "postgres"),
+        (
+            "KILN_METASTORE__POSTGRES_URL",
+            "postgres://kiln@127.0.0.1:1/kiln",
+        ),
+    ]);
+    assert!(stderr.contains("runs nothing"), "{stderr}");
+    let stderr = start_and_fail(&[("KILN_TARGET", "ingester,reader")]);
+    assert!(stderr.contains("unknown role \"reader\""), "{stderr}");
+}
+
+#[tokio::test]
+async fn unknown_rpc_methods_are_unimplemented() {
+    let server = KilnServer::start().await;
+    for path in [
+        "/push.v1.PusherService/PushTwice",
+        "/querier.v1.QuerierService/Nope",
+        "/nosuch.v1.Service/Method",
+    ] {
+        let reply = grpc_call(&server, path, b"").await;
+        let (status, message) = grpc_status(&reply);
+        assert_eq!(status, "12", "{path}: {reply:?}");
+        assert!(message.contains(path), "{message}");
+
+        let reply = post(
+            &server.url(path),
+            &[("content-type", "application/json")],
+            full("{}"),
+        )
+        .await;
+        assert_error(&reply, 404, "unimplemented", &["unknown RPC method", path]);
+
+        let reply = post(
+            &server.url(path),
+            &[("content-type", "application/grpc-web+proto")],
+            full(vec![0, 0, 0, 0, 0]),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let trailer = String::from_utf8_lossy(&reply.body[5..]).into_owned();
+        assert!(trailer.contains("grpc-status:12"), "{trailer}");
+    }
+    // Plain unknown paths stay a plain 404.
+    assert_eq!(get(&server.url("/no/such/page")).await.status, 404);
+}
