@@ -13,8 +13,12 @@
 //! * [`metrics`]: the write path's Prometheus metrics after real pushes.
 //! * [`sql`]: `POST /api/v1/sql` (JSON, CSV, Arrow IPC, errors, tenants)
 //!   and `kiln sql` (one-shot and shell).
+//! * [`fleet`]: one process per role on S3 (moto) + PostgreSQL, an
+//!   ingester and a querier killed under load, answers equal one process's.
 //! * [`block_files`]: blocks are plain Parquet a third party can read.
 //! * [`bench_query`]: `kiln bench query` on a tiny dataset (answers checked).
+//! * [`bench_scale_out`]: `kiln bench scale-out` on a tiny dataset: frontend
+//!   alone, with 1 and 2 queriers (answers checked).
 //! * [`object_stores`]: the server on S3 (moto) and Azure (Azurite): push,
 //!   query, restart, query again.
 //! * [`roles`]: `--target=<role>` processes on one bucket and one
@@ -25,9 +29,11 @@
 mod agents;
 mod bad_input;
 mod bench_query;
+mod bench_scale_out;
 mod block_files;
 mod crash;
 mod fixtures;
+mod fleet;
 mod harness;
 mod metrics;
 mod object_stores;

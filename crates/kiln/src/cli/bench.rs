@@ -23,6 +23,7 @@
 mod client;
 mod payloads;
 mod query;
+mod scale_out;
 mod spawn;
 mod stats;
 
@@ -45,6 +46,9 @@ pub enum BenchCommand {
     /// Query latency (flame graphs, series, labels) over a generated,
     /// compacted fleet of services.
     Query(query::QueryArgs),
+    /// Flame-graph throughput and latency through a query-frontend with
+    /// 1, 2, 3… querier processes (issue #9).
+    ScaleOut(scale_out::ScaleOutArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +102,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Query(args) => query::run(args).await,
+        BenchCommand::ScaleOut(args) => scale_out::run(args).await,
     }
 }
 

@@ -18,7 +18,8 @@
 //! every service grouped by `service_name`; `ProfileTypes` and
 //! `LabelValues(service_name)` over 7 d. Ranges end at the last push.
 
-mod dataset;
+/// Shared with `kiln bench scale-out`, which queries the same dataset.
+pub(super) mod dataset;
 mod report;
 
 use anyhow::Context;
