@@ -4,10 +4,11 @@
 //!
 //! * an ingester takes pushes and refuses queries, naming its roles;
 //! * a query-frontend answers for what the ingester wrote and refuses
-//!   pushes; with `querier.peers` it runs the query over a querier process
-//!   and gets the same answer;
+//!   pushes; with `querier.peers` set it gets the same answer, and the
+//!   querier serves the distributed worker (only);
 //! * a compactor compacts the ingester's level-0 blocks;
-//! * `/ready` and `/metrics` answer on every role;
+//! * `/ready` and `/metrics` answer on every role; a frontend whose
+//!   `querier.peers_dns` resolves to nothing answers `/ready` with 503;
 //! * a split role on the embedded metastore is refused at startup;
 //! * an unknown RPC method is `unimplemented` (gRPC status 12, Connect
 //!   404), naming the method.
@@ -419,4 +420,61 @@ async fn unknown_rpc_methods_are_unimplemented() {
     }
     // Plain unknown paths stay a plain 404.
     assert_eq!(get(&server.url("/no/such/page")).await.status, 404);
+}
+
+#[tokio::test]
+async fn frontend_without_resolvable_peers_is_not_ready() {
+    let shared = Shared::new().await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = std::process::Command::new(crate::harness::kiln_bin());
+    command
+        .arg("server")
+        .arg("--target=query-frontend")
+        .arg("--listen")
+        .arg(addr.to_string())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KILN_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("KILN_METASTORE__BACKEND", "postgres")
+        .env("KILN_METASTORE__POSTGRES_URL", &shared.postgres_url)
+        .env("KILN_QUERIER__PEERS_DNS", "no-such-querier.invalid:4040");
+    for (name, value) in &shared.s3_env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().expect("starting kiln");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reply = loop {
+        if let Some(reply) = try_get(&format!("http://{addr}/ready")).await {
+            break reply;
+        }
+        assert!(
+            child.try_wait().expect("polling kiln").is_none(),
+            "kiln exited"
+        );
+        assert!(Instant::now() < deadline, "kiln never answered /ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let metrics = try_get(&format!("http://{addr}/metrics")).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert!(
+        reply
+            .text()
+            .contains("querier peers: no querier peer resolved"),
+        "{}",
+        reply.text()
+    );
+    assert_eq!(metrics.map(|m| m.status), Some(hyper::StatusCode::OK));
 }
