@@ -25,6 +25,9 @@
 //!   PostgreSQL: what each role serves and refuses, `/ready`, `/metrics`.
 //! * [`postgres_metastore`]: the server on a PostgreSQL metastore: restart,
 //!   two servers sharing one bucket and one database, database down.
+//! * [`deploy_manifests`]: `deploy/kubernetes` parses, loads with Kiln's
+//!   config loader and wires Services, budgets and autoscaler to the roles;
+//!   each Deployment's process becomes ready on S3 (moto) + PostgreSQL.
 
 mod agents;
 mod bad_input;
@@ -32,6 +35,7 @@ mod bench_query;
 mod bench_scale_out;
 mod block_files;
 mod crash;
+mod deploy_manifests;
 mod fixtures;
 mod fleet;
 mod harness;
