@@ -29,7 +29,12 @@
 //! * [`tenant`]: tenant resolution and tenant-ID rules.
 //! * [`ApiError`]: every RPC error, mapped to Connect/gRPC/HTTP in one place.
 //! * [`metrics`]: metric names and the Prometheus recorder.
-//! * [`serve`] / [`router`]: the entry points.
+//! * [`Readiness`]: `/ready`, the probes of the dependencies of the roles
+//!   this process runs.
+//! * `unserved`: the fallback route — another role's API or an unknown
+//!   RPC method gets `unimplemented` naming the roles or the method.
+//! * [`serve_apis`] / [`router_for`]: the entry points, given the [`Apis`]
+//!   of the roles this process runs; [`serve`] / [`router`] serve them all.
 //!
 //! Invariants:
 //! * An RPC is answered only after its handler returns: for Push that is
