@@ -261,3 +261,178 @@ async fn kiln_sql_cli_one_shot_and_shell() {
         "nothing runs after \\q: {stdout}"
     );
 }
+
+/// `kiln sql` on a real terminal (a pty): rustyline's line editing, table
+/// output, `\d`, multi-line statements, errors, and history kept in the
+/// history file across two shells.
+#[tokio::test]
+async fn kiln_sql_shell_on_a_terminal() {
+    let server = server_with_data(&[]).await;
+    let url = server.url("");
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let history_file = history.clone();
+    tokio::task::spawn_blocking(move || {
+        let args = ["sql", "--url", &url, "--tenant", "a"];
+        let mut term = terminal::Terminal::spawn(&kiln_bin(), &args, &history);
+        term.expect("kiln> ");
+        term.type_line("\\d");
+        term.expect("(6 rows)");
+        for table in ["profile_samples", "samples", "series", "stacks", "frames"] {
+            assert!(term.screen().contains(&format!("| {table}")), "{table}");
+        }
+        term.expect("kiln> ");
+        term.type_line("\\d frames");
+        term.expect("function_name");
+        term.expect("kiln> ");
+        term.type_line("SELECT nope;");
+        term.expect("error: 400");
+        term.expect("kiln> ");
+        // Line editing: the cursor goes 12 places left (before `2`), `4` is
+        // inserted there. Without an editor the escapes would reach the SQL.
+        term.type_line(&format!("SELECT 2 AS answer;{}4", "\x1b[D".repeat(12)));
+        term.expect("| 42     |");
+        term.expect("kiln> ");
+        term.type_line("SELECT service_name, SUM(value) AS total");
+        term.expect("  ... ");
+        term.type_line("FROM profile_samples GROUP BY 1 ORDER BY 1;");
+        term.expect("(2 rows)");
+        assert!(
+            term.screen().contains("| app          |"),
+            "{}",
+            term.screen()
+        );
+        term.expect("kiln> ");
+        term.send("\x04"); // Ctrl-D
+        assert!(term.wait().success(), "{}", term.screen());
+
+        // A second shell has the first one's history: ↑ recalls the last
+        // statement (both of its lines as one entry), Enter runs it.
+        let mut term = terminal::Terminal::spawn(&kiln_bin(), &args, &history);
+        term.expect("kiln> ");
+        term.send("\x1b[A\r");
+        term.expect("(2 rows)");
+        term.expect("kiln> ");
+        term.type_line("\\q");
+        assert!(term.wait().success(), "{}", term.screen());
+    })
+    .await
+    .unwrap();
+    let saved = std::fs::read_to_string(&history_file).unwrap();
+    // rustyline's file format escapes backslashes.
+    for entry in [
+        r"\\d",
+        r"\\d frames",
+        "SELECT nope;",
+        "SELECT 42 AS answer;",
+        "SELECT service_name, SUM(value) AS total FROM profile_samples GROUP BY 1 ORDER BY 1;",
+    ] {
+        assert!(saved.lines().any(|l| l == entry), "{entry:?} in {saved}");
+    }
+}
+
+/// A child process on a pseudo-terminal, typed into and read like a screen.
+mod terminal {
+    use std::io::{Read, Write};
+    use std::path::Path;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub struct Terminal {
+        input: std::fs::File,
+        screen: Arc<Mutex<String>>,
+        /// How much of the screen `expect` has consumed.
+        seen: usize,
+        child: Child,
+    }
+
+    impl Terminal {
+        pub fn spawn(bin: &Path, args: &[&str], history: &Path) -> Self {
+            let size = nix::pty::Winsize {
+                ws_row: 50,
+                ws_col: 200,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let pty =
+                nix::pty::openpty(&size, None::<&nix::sys::termios::Termios>).expect("openpty");
+            let child = Command::new(bin)
+                .args(args)
+                .env("TERM", "xterm")
+                .env("KILN_SQL_HISTORY", history)
+                .stdin(Stdio::from(pty.slave.try_clone().unwrap()))
+                .stdout(Stdio::from(pty.slave.try_clone().unwrap()))
+                .stderr(Stdio::from(pty.slave))
+                .spawn()
+                .expect("starting kiln sql");
+            let input = std::fs::File::from(pty.master);
+            let mut output = input.try_clone().unwrap();
+            let screen = Arc::new(Mutex::new(String::new()));
+            let sink = screen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // Ends with EIO once the child has closed the terminal.
+                while let Ok(n @ 1..) = output.read(&mut buf) {
+                    sink.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            Self {
+                input,
+                screen,
+                seen: 0,
+                child,
+            }
+        }
+
+        pub fn screen(&self) -> String {
+            self.screen.lock().unwrap().clone()
+        }
+
+        /// Waits until `text` appears after what was expected before.
+        pub fn expect(&mut self, text: &str) {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let screen = self.screen();
+                if let Some(at) = screen[self.seen..].find(text) {
+                    self.seen += at + text.len();
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "{text:?} did not appear; screen:\n{screen}"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+
+        pub fn send(&mut self, keys: &str) {
+            self.input.write_all(keys.as_bytes()).unwrap();
+        }
+
+        /// Types `line` and Enter (a terminal sends CR).
+        pub fn type_line(&mut self, line: &str) {
+            self.send(line);
+            self.send("\r");
+        }
+
+        pub fn wait(&mut self) -> ExitStatus {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return status;
+                }
+                assert!(Instant::now() < deadline, "kiln sql did not exit");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    impl Drop for Terminal {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+        }
+    }
+}

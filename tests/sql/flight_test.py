@@ -73,6 +73,30 @@ with connect("team-a") as conn:
     assert got.to_pylist() == http_rows(TOTALS), got.to_pylist()
     check("adbc prepared statement")
 
+    # Parameters: ADBC prepares, binds the values (DoPut) and runs the handle
+    # the server returned; the answer equals the SQL with the values inlined.
+    service = http_rows(TOTALS)[0]["service_name"]
+    bound = ("SELECT service_name, SUM(value) AS total FROM profile_samples "
+             "WHERE service_name = $1 AND value >= $2 GROUP BY 1")
+    inline = bound.replace("$1", f"'{service}'").replace("$2", "0")
+    with conn.cursor() as cur:
+        cur.execute(bound, (service, 0))
+        got = cur.fetch_arrow_table().to_pylist()
+        assert got == http_rows(inline) and got, f"bound {got} != inline {http_rows(inline)}"
+        # The same prepared statement again with other values.
+        cur.execute(bound, ("no-such-service", 0))
+        assert cur.fetch_arrow_table().num_rows == 0
+        # Prepare reports the parameters and their types.
+        cur.adbc_prepare(bound)
+        params = pa.schema(cur.adbc_statement.get_parameter_schema())
+        assert params.names == ["$1", "$2"] and str(params.field("$1").type) == "string", params
+        # Wrong counts and types are refused with a message naming them.
+        expect_error(lambda: cur.execute(bound, (service,)), adbc_driver_manager.Error,
+                     "parameter")
+        expect_error(lambda: cur.execute(bound, (service, "many")), adbc_driver_manager.Error,
+                     "parameter $2")
+    check("adbc parameters")
+
     info = conn.adbc_get_info()
     assert info["vendor_name"] == "Kiln", info
     schema = conn.adbc_get_table_schema("profile_samples")

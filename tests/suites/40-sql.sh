@@ -72,4 +72,12 @@ passed=$((passed + 1))
 # pyarrow.flight, refusals and limits, compared with POST /api/v1/sql.
 "$py" -W ignore::Warning "$KILN_ROOT/tests/sql/flight_test.py" "$KILN_URL"
 passed=$((passed + 1))
+# The SQL-vs-DuckDB benchmark's script on a small generated fleet: DuckDB
+# over the same Parquet files joined by hand must give Kiln's answer
+# (the script fails otherwise); no timing is judged here.
+(cd "$KILN_ROOT" && KILN_BIN="$KILN_BIN" HOURS=1 SERVICES=2 PAYLOADS="$KILN_SHARED/testdata/agents" \
+  bash benches/sql-vs-duckdb.sh "$SUITE_TMP/bench-sql" 1 >"$SUITE_TMP/bench-sql.out" 2>&1) ||
+  { cat "$SUITE_TMP/bench-sql.out" >&2; echo "sql: Kiln and DuckDB disagree" >&2; exit 1; }
+grep -q "answers equal" "$SUITE_TMP/bench-sql.out"
+passed=$((passed + 1))
 echo "sql: $passed passed"

@@ -4,14 +4,17 @@
 //! ```text
 //!  GetFlightInfo(CommandStatementQuery)     ─► plan (bad SQL, refusals fail here)
 //!     ─► FlightInfo{schema, ticket = handle(tenant, SQL)}
-//!  DoAction(CreatePreparedStatement)         ─► plan ─► handle + dataset schema
+//!  DoAction(CreatePreparedStatement)         ─► plan ─► handle + dataset and parameter schemas
+//!  DoPut(CommandPreparedStatementQuery, one row of values) ─► new handle carrying them
 //!  GetFlightInfo(CommandPreparedStatementQuery{handle}) ─► FlightInfo{ticket = the command}
 //!  DoGet(ticket)  ─► handle's tenant == caller's tenant? ─► SqlEngine::stream ─► batches
 //!  GetSqlInfo / GetCatalogs / GetDbSchemas / GetTables / GetTableTypes ─► the caller's session
 //!  DoPut (updates, ingest) ─► permission_denied: sessions are read-only
 //! ```
 //!
-//! Handles are stateless (`tenant NUL SQL`): nothing is kept between calls,
+//! Handles are stateless (`tenant NUL SQL [NUL parameters]`, the values a
+//! `DoPut` bound to a prepared statement's `$1…$n` travelling in the new
+//! handle it returns as one Arrow IPC row): nothing is kept between calls,
 //! so there is nothing to leak or expire, and every use re-checks that the
 //! caller's tenant is the one that planned it, so a handle passed to another
 //! tenant is refused. The tenant and limits come from the embedding server
@@ -20,8 +23,11 @@
 
 use std::sync::{Arc, LazyLock};
 
+use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
-use arrow::ipc::writer::IpcWriteOptions;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
@@ -36,8 +42,9 @@ use arrow_flight::sql::{
     ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo, IpcMessage, SchemaAsIpc, Ticket};
+use datafusion::common::ScalarValue;
 use datafusion::datasource::TableType;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use prost::Message;
 use tonic::codegen::http::HeaderMap;
 use tonic::{Request, Response, Status};
@@ -80,30 +87,95 @@ pub fn status_of(e: &SqlError) -> Status {
     }
 }
 
-/// A statement planned for a tenant: the opaque handle given to clients.
+/// A statement planned for a tenant: the opaque handle given to clients,
+/// with the parameter values bound to it (`DoPut`), if any.
 struct Handle {
     tenant: String,
     query: String,
+    /// One row of parameter values as an Arrow IPC stream; empty: none.
+    params: Vec<u8>,
 }
 
 impl Handle {
+    fn new(tenant: String, query: String) -> Result<Self, Status> {
+        if query.contains('\0') {
+            return Err(Status::invalid_argument(
+                "the SQL text contains a NUL character",
+            ));
+        }
+        Ok(Self {
+            tenant,
+            query,
+            params: Vec::new(),
+        })
+    }
+
     fn encode(&self) -> Vec<u8> {
-        // Tenant IDs cannot hold NUL (the server validates them), so the
-        // first NUL separates the tenant from the SQL.
-        format!("{}\0{}", self.tenant, self.query).into_bytes()
+        // Tenant IDs cannot hold NUL (the server validates them), nor can
+        // the SQL (Handle::new): NULs separate tenant, SQL and parameters.
+        let mut bytes = format!("{}\0{}", self.tenant, self.query).into_bytes();
+        if !self.params.is_empty() {
+            bytes.push(0);
+            bytes.extend_from_slice(&self.params);
+        }
+        bytes
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, Status> {
-        let text = std::str::from_utf8(bytes)
-            .map_err(|_| Status::invalid_argument("statement handle is not valid UTF-8"))?;
-        let (tenant, query) = text.split_once('\0').ok_or_else(|| {
-            Status::invalid_argument("statement handle was not issued by this server")
-        })?;
+        let foreign = || Status::invalid_argument("statement handle was not issued by this server");
+        let mut parts = bytes.splitn(3, |b| *b == 0);
+        let (Some(tenant), Some(query)) = (parts.next(), parts.next()) else {
+            return Err(foreign());
+        };
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).map_err(|_| foreign());
         Ok(Self {
-            tenant: tenant.to_string(),
-            query: query.to_string(),
+            tenant: text(tenant)?,
+            query: text(query)?,
+            params: parts.next().unwrap_or_default().to_vec(),
         })
     }
+
+    /// The bound parameter values, `$1` first.
+    fn param_values(&self) -> Result<Vec<ScalarValue>, Status> {
+        if self.params.is_empty() {
+            return Ok(Vec::new());
+        }
+        let bad = |e: &dyn std::fmt::Display| {
+            Status::invalid_argument(format!("statement handle has unreadable parameters: {e}"))
+        };
+        let mut reader =
+            StreamReader::try_new(self.params.as_slice(), None).map_err(|e| bad(&e))?;
+        let batch = reader
+            .next()
+            .ok_or_else(|| bad(&"no batch"))?
+            .map_err(|e| bad(&e))?;
+        batch
+            .columns()
+            .iter()
+            .map(|c| ScalarValue::try_from_array(c, 0).map_err(|e| bad(&e)))
+            .collect()
+    }
+}
+
+/// Checks a bound parameter batch (one row) and stores it as IPC bytes.
+fn encode_params(batches: &[RecordBatch]) -> Result<Vec<u8>, Status> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let Some(first) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Vec::new());
+    };
+    if rows != 1 {
+        return Err(Status::invalid_argument(format!(
+            "bind one row of parameters per execution (got {rows} rows)"
+        )));
+    }
+    let mut bytes = Vec::new();
+    StreamWriter::try_new(&mut bytes, &first.schema())
+        .and_then(|mut w| {
+            w.write(first)?;
+            w.finish()
+        })
+        .map_err(|e| Status::invalid_argument(format!("encoding the parameters: {e}")))?;
+    Ok(bytes)
 }
 
 fn ipc_schema(schema: &Schema) -> Result<Vec<u8>, Status> {
@@ -207,9 +279,10 @@ impl KilnFlightSql {
         handle: &Handle,
         limits: &SqlLimits,
     ) -> Result<Response<DoGetStream>, Status> {
+        let params = handle.param_values()?;
         let (schema, batches) = self
             .engine
-            .stream(&handle.tenant, &handle.query, limits)
+            .stream_with_params(&handle.tenant, &handle.query, params, limits)
             .await
             .map_err(|e| status_of(&e))?;
         let batches = batches.map_err(|e| FlightError::Tonic(Box::new(status_of(&e))));
@@ -283,10 +356,7 @@ impl FlightSqlService for KilnFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let (tenant, limits) = self.caller(&request)?;
         let schema = self.plan_schema(&tenant, &query.query, &limits).await?;
-        let handle = Handle {
-            tenant,
-            query: query.query,
-        };
+        let handle = Handle::new(tenant, query.query)?;
         let ticket = TicketStatementQuery {
             statement_handle: handle.encode().into(),
         };
@@ -318,15 +388,21 @@ impl FlightSqlService for KilnFlightSql {
         }
         let (tenant, limits) = self.caller(&request)?;
         let schema = self.plan_schema(&tenant, &query.query, &limits).await?;
-        let handle = Handle {
-            tenant,
-            query: query.query,
-        };
+        let parameters = self
+            .engine
+            .parameters(&tenant, &query.query, &limits)
+            .await
+            .map_err(|e| status_of(&e))?;
+        let handle = Handle::new(tenant, query.query)?;
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.encode().into(),
             dataset_schema: ipc_schema(&schema)?.into(),
-            // Statements take no parameters.
-            parameter_schema: Default::default(),
+            // `$1`, `$2`, … typed as the SQL implies; empty without any.
+            parameter_schema: if parameters.fields().is_empty() {
+                Default::default()
+            } else {
+                ipc_schema(&parameters)?.into()
+            },
         })
     }
 
@@ -356,18 +432,28 @@ impl FlightSqlService for KilnFlightSql {
         cmd: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
-        self.own_handle(&request, &cmd.prepared_statement_handle)?;
-        // Binding parameters: accepted only when there are none to bind.
-        let mut data = request.into_inner();
-        while let Some(message) = data.next().await {
-            if !message?.data_body.is_empty() {
-                return Err(Status::invalid_argument(
-                    "parameters are not supported: inline the values in the SQL text",
-                ));
-            }
-        }
+        let (mut handle, limits) = self.own_handle(&request, &cmd.prepared_statement_handle)?;
+        // Handles are stateless: the bound values travel in a new handle,
+        // which the client uses from then on (Flight SQL's
+        // DoPutPreparedStatementResult).
+        let flight_data = request.into_inner().map_err(FlightError::from);
+        let batches: Vec<RecordBatch> = FlightRecordBatchStream::new_from_flight_data(flight_data)
+            .try_collect()
+            .await
+            .map_err(|e| Status::invalid_argument(format!("reading the parameters: {e}")))?;
+        handle.params = encode_params(&batches)?;
+        // A wrong count or type fails the bind, not the later execution.
+        self.engine
+            .plan_with_params(
+                &handle.tenant,
+                &handle.query,
+                handle.param_values()?,
+                &limits,
+            )
+            .await
+            .map_err(|e| status_of(&e))?;
         Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(cmd.prepared_statement_handle),
+            prepared_statement_handle: Some(handle.encode().into()),
         })
     }
 

@@ -12,7 +12,8 @@
 //!
 //! Parts: `session` ([`SqlEngine`], [`SqlLimits`]), `blocks` (the only way
 //! to reach data: one tenant's blocks), `tables` (the six tables),
-//! `pushdown` (filters → time range and series), [`functions`],
+//! `pushdown` (filters → time range and series), `pre_aggregate` (sums
+//! per stack inside the scan when a query only sums over time), [`functions`],
 //! [`flight`] (Arrow Flight SQL over the engine).
 //! `docs/sql.md` is the user's reference.
 
@@ -21,6 +22,7 @@ pub mod encode;
 mod error;
 pub mod flight;
 pub mod functions;
+mod pre_aggregate;
 mod pushdown;
 mod session;
 mod tables;

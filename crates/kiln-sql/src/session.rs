@@ -14,12 +14,14 @@
 //! structural: nothing registered in one tenant's session exists in
 //! another's.
 
-use crate::blocks::TenantBlocks;
+use crate::blocks::{ReaderCache, TenantBlocks};
 use crate::error::SqlError;
 use crate::functions;
+use crate::pre_aggregate::PreAggregate;
 use crate::tables::{DimKind, DimTable, FactKind, FactTable, ProfileSamplesTable};
 use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -82,6 +84,8 @@ pub struct SqlEngine {
     store: Arc<dyn ObjectStore>,
     metastore: Arc<dyn Metastore>,
     partitions: usize,
+    /// Block readers shared by the sessions (blocks are immutable).
+    readers: Arc<ReaderCache>,
 }
 
 fn options() -> SQLOptions {
@@ -99,6 +103,7 @@ impl SqlEngine {
             store,
             metastore,
             partitions,
+            readers: Arc::default(),
         }
     }
 
@@ -119,12 +124,14 @@ impl SqlEngine {
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_optimizer_rule(Arc::new(PreAggregate))
             .build();
         let ctx = SessionContext::new_with_state(state);
         let blocks = Arc::new(TenantBlocks::new(
             tenant,
             self.store.clone(),
             self.metastore.clone(),
+            self.readers.clone(),
         ));
         let p = self.partitions;
         let register = |name: &str, t: Arc<dyn datafusion::datasource::TableProvider>| {
@@ -211,10 +218,25 @@ impl SqlEngine {
         sql: &str,
         limits: &SqlLimits,
     ) -> Result<(SchemaRef, SqlBatchStream), SqlError> {
+        self.stream_with_params(tenant, sql, Vec::new(), limits)
+            .await
+    }
+
+    /// [`Self::stream`] with `params` bound to the placeholders `$1`, `$2`,
+    /// … of `sql` (Flight SQL's prepared statements with parameters). Each
+    /// value is cast to the type the placeholder's use implies, if known.
+    pub async fn stream_with_params(
+        &self,
+        tenant: &str,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        limits: &SqlLimits,
+    ) -> Result<(SchemaRef, SqlBatchStream), SqlError> {
         let deadline = tokio::time::Instant::now() + limits.timeout;
         let limits = *limits;
         let start = async {
             let df = self.plan(tenant, sql, &limits).await?;
+            let df = bind(df, params)?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let stream = df
                 .execute_stream()
@@ -243,6 +265,95 @@ impl SqlEngine {
             });
         Ok((schema, Box::pin(batches)))
     }
+}
+
+impl SqlEngine {
+    /// [`Self::plan`] with `params` bound to the placeholders `$1…$n`: a
+    /// wrong number of values or one that cannot take its placeholder's
+    /// type fails here, naming the parameter.
+    pub async fn plan_with_params(
+        &self,
+        tenant: &str,
+        sql: &str,
+        params: Vec<ScalarValue>,
+        limits: &SqlLimits,
+    ) -> Result<DataFrame, SqlError> {
+        bind(self.plan(tenant, sql, limits).await?, params)
+    }
+
+    /// The placeholders of `sql` (`$1`, `$2`, …) in order, as fields named
+    /// after them, typed as their use implies (`Null` when nothing does).
+    pub async fn parameters(
+        &self,
+        tenant: &str,
+        sql: &str,
+        limits: &SqlLimits,
+    ) -> Result<Schema, SqlError> {
+        let df = self.plan(tenant, sql, limits).await?;
+        let mut params: Vec<(usize, String, DataType)> = df
+            .logical_plan()
+            .get_parameter_types()
+            .map_err(SqlError::from_planning)?
+            .into_iter()
+            .map(|(id, ty)| {
+                let n = placeholder_number(&id)?;
+                Ok((n, id, ty.unwrap_or(DataType::Null)))
+            })
+            .collect::<Result<_, SqlError>>()?;
+        params.sort_unstable_by_key(|(n, _, _)| *n);
+        Ok(Schema::new(
+            params
+                .into_iter()
+                .map(|(_, id, ty)| Field::new(id, ty, true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
+/// `n` of a `$n` placeholder; other forms (`?`, `$name`) are refused.
+fn placeholder_number(id: &str) -> Result<usize, SqlError> {
+    id.strip_prefix('$')
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            SqlError::InvalidSql(format!(
+                "placeholder {id} is not supported: number parameters $1, $2, …"
+            ))
+        })
+}
+
+/// Binds `params` to `df`'s placeholders `$1…$n` (nothing to do without any).
+fn bind(df: DataFrame, params: Vec<ScalarValue>) -> Result<DataFrame, SqlError> {
+    if params.is_empty() {
+        return Ok(df);
+    }
+    let types = df
+        .logical_plan()
+        .get_parameter_types()
+        .map_err(SqlError::from_planning)?;
+    if types.len() != params.len() {
+        return Err(SqlError::InvalidSql(format!(
+            "the statement has {} parameter(s), {} value(s) were bound",
+            types.len(),
+            params.len()
+        )));
+    }
+    let params = params
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| match types.get(&format!("${}", i + 1)) {
+            Some(Some(ty)) if value.data_type() != *ty => value.cast_to(ty).map_err(|e| {
+                SqlError::InvalidSql(format!("parameter ${} cannot be a {ty}: {e}", i + 1))
+            }),
+            Some(_) => Ok(value),
+            None => Err(SqlError::InvalidSql(format!(
+                "the statement has no placeholder ${}",
+                i + 1
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    df.with_param_values(params)
+        .map_err(SqlError::from_planning)
 }
 
 async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, SqlError> {

@@ -21,5 +21,5 @@ mod scan;
 pub(crate) mod types;
 
 pub(crate) use dims::{DimKind, DimTable};
-pub(crate) use profile_samples::ProfileSamplesTable;
+pub(crate) use profile_samples::{ProfileSamplesTable, is_exact_filter};
 pub(crate) use scan::{FactKind, FactTable};

@@ -6,6 +6,13 @@
 //! never loads the block's stack tables. Filters on `time`, `service_name`
 //! and `profile_type` prune blocks, series (through the postings) and row
 //! groups/pages before anything is decoded.
+//!
+//! A pre-aggregated variant ([`ProfileSamplesTable::pre_aggregated`], put
+//! in place by the `pre_aggregate` optimizer rule under `SUM(value)` or
+//! `flamegraph(stack, value)` grouped by anything but `time`) sums each
+//! block's samples per (series, stack id) before any stack is resolved: a
+//! day of one service's CPU is a few dozen rows per block instead of one
+//! per sample, each with its stack built once.
 
 use super::dims::{OpenBlock, block_exec};
 use super::scan::{TIME, project_schema};
@@ -61,11 +68,48 @@ mod col {
 pub(crate) struct ProfileSamplesTable {
     blocks: Arc<TenantBlocks>,
     partitions: usize,
+    /// One row per (series, stack) with the value summed over the time
+    /// range the filters give (which it applies exactly); `time` is not
+    /// readable.
+    pre_aggregated: bool,
 }
 
 impl ProfileSamplesTable {
     pub(crate) fn new(blocks: Arc<TenantBlocks>, partitions: usize) -> Self {
-        Self { blocks, partitions }
+        Self {
+            blocks,
+            partitions,
+            pre_aggregated: false,
+        }
+    }
+
+    /// The same table, pre-aggregated (see the module docs).
+    pub(crate) fn pre_aggregated(&self) -> Self {
+        Self {
+            blocks: self.blocks.clone(),
+            partitions: self.partitions,
+            pre_aggregated: true,
+        }
+    }
+
+    pub(crate) fn is_pre_aggregated(&self) -> bool {
+        self.pre_aggregated
+    }
+}
+
+/// Whether the scan applies `f` exactly: a time comparison with a constant,
+/// or `service_name`/`profile_type` equal to a string. Only filters made of
+/// these let the pre-aggregated table replace the plain one.
+pub(crate) fn is_exact_filter(f: &Expr) -> bool {
+    match f {
+        Expr::BinaryExpr(b) if b.op == datafusion::logical_expr::Operator::And => {
+            is_exact_filter(&b.left) && is_exact_filter(&b.right)
+        }
+        _ => {
+            is_time_filter(f, TIME)
+                || is_equality_filter(f, SERVICE)
+                || is_equality_filter(f, PROFILE_TYPE)
+        }
     }
 }
 
@@ -77,6 +121,8 @@ struct Selection {
     profile_types: Vec<String>,
     /// Output columns, as indices into [`SCHEMA`].
     columns: Vec<usize>,
+    /// Sum values per (series, stack) instead of a row per sample.
+    aggregate: bool,
     schema: SchemaRef,
 }
 
@@ -97,7 +143,9 @@ impl TableProvider for ProfileSamplesTable {
         Ok(filters
             .iter()
             .map(|f| {
-                if is_time_filter(f, TIME)
+                if self.pre_aggregated && is_exact_filter(f) {
+                    TableProviderFilterPushDown::Exact
+                } else if is_time_filter(f, TIME)
                     || is_equality_filter(f, SERVICE)
                     || is_equality_filter(f, PROFILE_TYPE)
                 {
@@ -116,6 +164,11 @@ impl TableProvider for ProfileSamplesTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.pre_aggregated && projection.is_none_or(|p| p.contains(&col::TIME)) {
+            return Err(DataFusionError::Internal(
+                "pre-aggregated profile_samples has no time column".into(),
+            ));
+        }
         let range = time_range(filters, TIME);
         let blocks = self.blocks.list(range.start_ns, range.end_ns).await?;
         let schema = project_schema(&SCHEMA, projection)?;
@@ -127,6 +180,7 @@ impl TableProvider for ProfileSamplesTable {
                 Some(p) => p.clone(),
                 None => (0..SCHEMA.fields().len()).collect(),
             },
+            aggregate: self.pre_aggregated,
             schema: schema.clone(),
         });
         let open: OpenBlock =
@@ -165,10 +219,48 @@ async fn open_block(
         .scan_samples_stream(&series, sel.range.start_ns, sel.range.end_ns)
         .await
         .map_err(external)?;
+    if sel.aggregate {
+        let totals = sum_by_series_and_stack(stream.map_err(external)).await?;
+        let batch = output(&totals, &index, stacks.as_deref(), &sel)?;
+        return Ok(futures::stream::once(async { Ok(batch) }).boxed());
+    }
     Ok(stream
         .map_err(external)
         .map(move |batch| output(&batch?, &index, stacks.as_deref(), &sel))
         .boxed())
+}
+
+/// The samples of a block summed per (series, stack), as one batch of the
+/// columns [`output`] reads (`series_id`, `stack_id`, `value`).
+async fn sum_by_series_and_stack(
+    mut batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
+) -> Result<RecordBatch> {
+    let mut totals: std::collections::HashMap<(u32, u32), i64> = Default::default();
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        let series = file_column::<UInt32Array>(&batch, cols::SERIES_ID)?;
+        let stacks = file_column::<UInt32Array>(&batch, cols::STACK_ID)?;
+        let values = file_column::<Int64Array>(&batch, cols::VALUE)?;
+        for i in 0..batch.num_rows() {
+            let sum = totals
+                .entry((series.value(i), stacks.value(i)))
+                .or_default();
+            *sum = sum.wrapping_add(values.value(i));
+        }
+    }
+    let mut keys: Vec<_> = totals.into_iter().collect();
+    keys.sort_unstable();
+    let schema = Arc::new(Schema::new(vec![
+        field(cols::SERIES_ID, DataType::UInt32),
+        field(cols::STACK_ID, DataType::UInt32),
+        field(cols::VALUE, DataType::Int64),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(keys.iter().map(|((s, _), _)| *s).collect::<UInt32Array>()),
+        Arc::new(keys.iter().map(|((_, k), _)| *k).collect::<UInt32Array>()),
+        Arc::new(keys.iter().map(|(_, v)| *v).collect::<Int64Array>()),
+    ];
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 fn file_column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {

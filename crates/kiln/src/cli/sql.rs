@@ -2,9 +2,10 @@
 //! (`docs/sql.md`).
 //!
 //! `kiln sql "SELECT …"` runs one query and exits non-zero on an error;
-//! `kiln sql` alone is a line-oriented shell on stdin: statements end with
-//! `;`, `\d` lists the tables, `\d <table>` its columns, `\q` quits. (No
-//! line editing or history: a plain stdin loop, so it also reads scripts.)
+//! `kiln sql` alone is a shell ([`shell`]): line editing and history on a
+//! terminal, plain lines from a pipe or script.
+
+mod shell;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -13,7 +14,7 @@ use hyper::Request;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use std::io::{BufRead, Write};
+use std::path::PathBuf;
 
 /// Output of `kiln sql`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -37,6 +38,9 @@ pub struct SqlArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
+    /// The shell's history file (default `~/.kiln_sql_history`).
+    #[arg(long, env = "KILN_SQL_HISTORY", value_name = "FILE")]
+    history: Option<PathBuf>,
 }
 
 struct Session {
@@ -106,72 +110,6 @@ pub async fn run(args: SqlArgs) -> anyhow::Result<()> {
             println!("{}", session.run(sql).await?);
             Ok(())
         }
-        None => shell(&session).await,
-    }
-}
-
-/// What a `\` command of the shell runs.
-fn meta_command(line: &str) -> Option<String> {
-    let mut words = line.split_whitespace();
-    match (words.next()?, words.next()) {
-        ("\\d", None) => Some(
-            "SELECT table_name FROM information_schema.tables \
-             WHERE table_schema = 'public' ORDER BY table_name"
-                .into(),
-        ),
-        ("\\d", Some(table)) => Some(format!(
-            "SELECT column_name, data_type FROM information_schema.columns \
-             WHERE table_schema = 'public' AND table_name = '{}' ORDER BY ordinal_position",
-            table.replace('\'', "''")
-        )),
-        _ => None,
-    }
-}
-
-async fn shell(session: &Session) -> anyhow::Result<()> {
-    let stdin = std::io::stdin();
-    let mut pending = String::new();
-    let prompt = |pending: &str| {
-        print!(
-            "{}",
-            if pending.is_empty() {
-                "kiln> "
-            } else {
-                "  ... "
-            }
-        );
-        let _ = std::io::stdout().flush();
-    };
-    prompt(&pending);
-    for line in stdin.lock().lines() {
-        let line = line?;
-        let trimmed = line.trim();
-        if pending.is_empty() && trimmed.starts_with('\\') {
-            if trimmed == "\\q" {
-                break;
-            }
-            match meta_command(trimmed) {
-                Some(sql) => report(session.run(&sql).await),
-                None => eprintln!("unknown command {trimmed}: \\d, \\d <table>, \\q"),
-            }
-        } else if !trimmed.is_empty() {
-            pending.push_str(&line);
-            pending.push('\n');
-            if trimmed.ends_with(';') {
-                let sql = pending.trim().trim_end_matches(';').to_string();
-                pending.clear();
-                report(session.run(&sql).await);
-            }
-        }
-        prompt(&pending);
-    }
-    println!();
-    Ok(())
-}
-
-fn report(result: anyhow::Result<String>) {
-    match result {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: {e:#}"),
+        None => shell::run(&session, args.history.or_else(shell::default_history)).await,
     }
 }
