@@ -8,8 +8,8 @@
 //!   flags load with Kiln's real config loader into an S3 + PostgreSQL
 //!   configuration running exactly the role the Deployment is named after;
 //!   the flags are ones `kiln server --help` lists;
-//! * Services, PodDisruptionBudgets and the HorizontalPodAutoscaler select
-//!   the pods they are meant for, `querier.peers_dns` names the headless
+//! * Services, PodDisruptionBudgets, the HorizontalPodAutoscaler and the
+//!   queriers' NetworkPolicy select the pods they are meant for, `querier.peers_dns` names the headless
 //!   querier Service, probes and scrape annotations point at Kiln's port,
 //!   and every container has CPU and memory requests within its limits;
 //! * the real `kiln` binary, started once per Deployment with exactly its
@@ -505,6 +505,24 @@ fn services_budgets_and_autoscaler_select_their_role() {
     );
     let querier = named(&objects, "Deployment", "kiln-querier");
     assert_eq!(http_port(querier), port, "headless port = querier port");
+
+    // Only frontends (and Prometheus) may reach the queriers' worker.
+    let policy = named(&objects, "NetworkPolicy", "kiln-querier");
+    let what = policy.describe();
+    let pods = string_map(&policy.doc["spec"]["podSelector"]["matchLabels"], &what);
+    assert_eq!(selected(&objects, &pods), ["kiln-querier"], "{what}");
+    let from_frontends = list(&policy.doc["spec"]["ingress"], &what)
+        .iter()
+        .flat_map(|rule| list(&rule["from"], &what))
+        .filter(|peer| !peer["podSelector"].is_badvalue())
+        .map(|peer| {
+            selected(
+                &objects,
+                &string_map(&peer["podSelector"]["matchLabels"], &what),
+            )
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(from_frontends, [["kiln-query-frontend"]], "{what}");
 
     let hpa = named(&objects, "HorizontalPodAutoscaler", "kiln-querier");
     let target = &hpa.doc["spec"]["scaleTargetRef"];
