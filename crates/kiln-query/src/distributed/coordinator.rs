@@ -11,6 +11,7 @@
 //!          └─ some don't: drop them, retry (≤ MAX_ATTEMPTS), else in process
 //! ```
 
+use super::channels::PeerChannels;
 use super::{FALLBACKS_TOTAL, PEERS_DROPPED_TOTAL, PeerSource, RETRIES_TOTAL, split};
 use crate::codec::KilnPlanCodec;
 use crate::error::QueryError;
@@ -20,7 +21,6 @@ use datafusion::dataframe::DataFrame;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::physical_plan::{collect, displayable};
 use datafusion::prelude::SessionConfig;
-use datafusion_distributed::grpc::DefaultChannelResolver;
 use datafusion_distributed::{
     ChannelResolver, DistributedExt, GetWorkerInfoRequest, SessionStateBuilderExt, WorkerResolver,
 };
@@ -70,7 +70,7 @@ pub(crate) struct Coordinator {
     /// per attempt to set that attempt's peers.
     state: SessionState,
     /// Connections to the peers, shared by queries and probes.
-    channels: DefaultChannelResolver,
+    channels: PeerChannels,
     counters: Counters,
 }
 
@@ -88,7 +88,7 @@ impl Coordinator {
         codec: KilnPlanCodec,
         target_partitions: usize,
     ) -> Self {
-        let channels = DefaultChannelResolver::default();
+        let channels = PeerChannels::default();
         let config = SessionConfig::new().with_target_partitions(target_partitions);
         let state = SessionStateBuilder::new()
             .with_default_features()

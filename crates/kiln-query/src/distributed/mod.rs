@@ -17,6 +17,7 @@
 //! fallback), `worker` (the querier side). Label, series and profile-type
 //! queries read block metadata and indexes and stay on the frontend.
 
+mod channels;
 mod coordinator;
 mod peers;
 mod split;

@@ -264,7 +264,7 @@ async fn a_live_worker_that_fails_the_query_is_not_retried() {
         "no retry, no fallback: {stats:?}"
     );
     assert!(
-        workers.iter().all(|w| w.worker.tasks() > 0),
-        "the workers got the plan"
+        workers.iter().any(|w| w.worker.tasks() > 0),
+        "the failure came from a worker that got the plan"
     );
 }
