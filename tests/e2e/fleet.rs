@@ -25,7 +25,8 @@
 //!   and the compactor really compacted (level-1 blocks in the metastore);
 //! * flame graphs, series by `push_id` and profile types through the
 //!   frontend equal the single-process server's on the same acknowledged
-//!   profiles, and the queriers did the scanning.
+//!   profiles; the queriers did the scanning, and the frontend counted
+//!   retries (`kiln_query_distributed_retries_total`).
 //!
 //! * [`topology`]: the processes and their configuration.
 //! * [`workload`]: the profiles, push clients and query loops.
@@ -256,23 +257,35 @@ async fn wait_for_compaction(postgres_url: &str) {
     }
 }
 
-/// The queriers, not the frontend alone, scanned blocks: the surviving
-/// queriers' `kiln_query_table_scans_total` counters are not all zero.
+/// The sum of every sample of counter `name` in `server`'s `/metrics`.
+async fn counter(server: &KilnServer, name: &str) -> f64 {
+    get(&server.url("/metrics"))
+        .await
+        .text()
+        .lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b)
+}
+
+/// The queriers, not the frontend alone, scanned blocks, and the frontend
+/// retried queries the killed querier was part of.
 async fn assert_queriers_scanned(fleet: &Fleet) {
     let mut scans = 0.0;
     for (i, querier) in fleet.queriers.iter().enumerate() {
-        if i == 1 {
-            continue; // killed
+        if i != 1 {
+            scans += counter(querier, "kiln_query_table_scans_total").await;
         }
-        let text = get(&querier.url("/metrics")).await.text();
-        scans += text
-            .lines()
-            .filter(|l| l.starts_with("kiln_query_table_scans_total"))
-            .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-            .sum::<f64>();
     }
     assert!(
         scans > 0.0,
         "no querier scanned a block: the frontend did not distribute the queries"
+    );
+    let retries = counter(&fleet.frontend, "kiln_query_distributed_retries_total").await;
+    let fallbacks = counter(&fleet.frontend, "kiln_query_distributed_fallbacks_total").await;
+    eprintln!("fleet: the frontend retried {retries} times, ran {fallbacks} queries in process");
+    assert!(
+        retries > 0.0,
+        "the frontend never retried: no query met the killed querier"
     );
 }

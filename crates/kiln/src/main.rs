@@ -26,7 +26,7 @@ enum Command {
     /// Inspect and create blocks in a data directory.
     #[command(subcommand)]
     Block(cli::block::BlockCommand),
-    /// Benchmarks: `kiln bench ingest`, `kiln bench query`.
+    /// Benchmarks: `kiln bench ingest`, `kiln bench query`, `kiln bench scale-out`.
     #[command(subcommand)]
     Bench(cli::bench::BenchCommand),
     /// SQL against a running server: `kiln sql "SELECT …"`, or a shell.

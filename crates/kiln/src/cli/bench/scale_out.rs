@@ -13,7 +13,8 @@
 //!  per case: --warmup of load (unmeasured), then --duration of --clients closed
 //!            loops of SelectMergeStacktraces (Connect, binary proto); every answer's
 //!            total is checked; throughput, latency percentiles, CPU seconds per process
-//!  efficiency(N) = throughput(N) / (N · throughput(1))
+//!  efficiency(N) = throughput(N) / (N · throughput(1 querier)), and per core:
+//!                  throughput(N) / (N · throughput(frontend alone, pinned to one core))
 //! ```
 //!
 //! Cases: the flame graph (max_nodes 8192) of one service's CPU over the
@@ -309,6 +310,21 @@ impl Report<'_> {
         }
     }
 
+    /// Throughput per querier relative to the in-process frontend pinned
+    /// to one core: how much of a core's worth each querier adds.
+    fn per_core(&self, row: &Row) -> Option<f64> {
+        let Layout::Queriers(n) = row.layout else {
+            return None;
+        };
+        let one_core = self
+            .rows
+            .iter()
+            .find(|r| r.case == row.case && r.layout == Layout::InProcess)?
+            .result
+            .throughput();
+        Some(row.result.throughput() / (n as f64 * one_core))
+    }
+
     fn render(&self) -> String {
         let mut out = String::new();
         let d = self.dataset;
@@ -327,11 +343,11 @@ impl Report<'_> {
         );
         let _ = writeln!(
             out,
-            "| layout | query | queries/s | p50 ms | p95 ms | p99 ms | efficiency | CPU s per process (core) | client CPU s | load avg |"
+            "| layout | query | queries/s | p50 ms | p95 ms | p99 ms | efficiency | vs 1 core in process | CPU s per process (core) | client CPU s | load avg |"
         );
         let _ = writeln!(
             out,
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
         );
         for row in &self.rows {
             let cpu: Vec<String> = row
@@ -344,7 +360,7 @@ impl Report<'_> {
                 .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {} |",
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {:.1} | {} |",
                 row.layout.name(),
                 row.case,
                 row.result.throughput(),
@@ -352,6 +368,8 @@ impl Report<'_> {
                 row.result.ms(0.95),
                 row.result.ms(0.99),
                 self.efficiency(row)
+                    .map_or("—".to_string(), |e| format!("{e:.2}")),
+                self.per_core(row)
                     .map_or("—".to_string(), |e| format!("{e:.2}")),
                 cpu.join(", "),
                 row.client_cpu,
@@ -378,6 +396,7 @@ impl Report<'_> {
                     "p95_ms": row.result.ms(0.95),
                     "p99_ms": row.result.ms(0.99),
                     "efficiency": self.efficiency(row),
+                    "efficiency_vs_one_core_in_process": self.per_core(row),
                     "cpu_seconds": row.cpu.iter().map(|(n, c, s)| json!({"process": n, "core": c, "seconds": s})).collect::<Vec<_>>(),
                     "client_cpu_seconds": row.client_cpu,
                     "load_average": row.load_average,
