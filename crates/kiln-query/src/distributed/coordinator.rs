@@ -47,6 +47,17 @@ pub struct DistributedStats {
     pub fallbacks: u64,
 }
 
+/// `peers`, with a single peer listed twice: the distributed planner only
+/// cuts a stage into network tasks when it sees two workers or more, and
+/// otherwise runs the whole plan on the frontend. Listed twice, one querier
+/// gets both tasks and the frontend only merges, as with more queriers.
+fn at_least_two(mut peers: Vec<Url>) -> Vec<Url> {
+    if let [only] = peers.as_slice() {
+        peers.push(only.clone());
+    }
+    peers
+}
+
 /// The peers of one attempt, as `datafusion-distributed` asks for them.
 struct AttemptPeers(Vec<Url>);
 
@@ -180,7 +191,7 @@ impl Coordinator {
         let mut state = self.state.clone();
         state
             .config_mut()
-            .set_distributed_worker_resolver(AttemptPeers(peers));
+            .set_distributed_worker_resolver(AttemptPeers(at_least_two(peers)));
         let plan = state.create_physical_plan(df.logical_plan()).await?;
         tracing::debug!(query = what, plan = %displayable(plan.as_ref()).indent(true), "distributed physical plan");
         collect(plan, state.task_ctx()).await

@@ -268,3 +268,34 @@ async fn a_live_worker_that_fails_the_query_is_not_retried() {
         "the failure came from a worker that got the plan"
     );
 }
+
+/// One querier still does the work: the frontend only merges. (The
+/// distributed planner needs two tasks to cut a stage; the coordinator
+/// gives it the one peer twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_querier_runs_the_scans() {
+    let env = Env::memory();
+    let data = dataset();
+    env.write_split("t", &data, 5).await;
+    let worker = TestWorker::start(env.store.clone());
+    let frontend = distributed(&env, Arc::new(StaticPeers::new(vec![worker.url.clone()])));
+    for (what, q) in flame_queries()
+        .into_iter()
+        .filter(|(w, _)| w.starts_with('t'))
+    {
+        let want = env.engine.merge_tree(&q).await.expect("in process");
+        let got = frontend.merge_tree(&q).await.expect("distributed");
+        assert_tree(&got, &want, what);
+    }
+    assert!(
+        worker.worker.tasks() > 0 && worker.rows_read() > 0,
+        "the querier ran the scans"
+    );
+    assert_eq!(
+        frontend.scan_stats().samples.rows,
+        0,
+        "the frontend scanned nothing itself"
+    );
+    let stats = frontend.distributed_stats().expect("distributed engine");
+    assert_eq!((stats.retries, stats.fallbacks), (0, 0), "{stats:?}");
+}
