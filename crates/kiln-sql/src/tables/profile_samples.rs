@@ -215,50 +215,70 @@ async fn open_block(
     } else {
         None
     };
+    if sel.aggregate {
+        let totals = sum_by_stack(&reader, &series, &sel).await?;
+        let batch = output(&totals, &index, stacks.as_deref(), &sel)?;
+        return Ok(futures::stream::once(async { Ok(batch) }).boxed());
+    }
     let (stream, _) = reader
         .scan_samples_stream(&series, sel.range.start_ns, sel.range.end_ns)
         .await
         .map_err(external)?;
-    if sel.aggregate {
-        let totals = sum_by_series_and_stack(stream.map_err(external)).await?;
-        let batch = output(&totals, &index, stacks.as_deref(), &sel)?;
-        return Ok(futures::stream::once(async { Ok(batch) }).boxed());
-    }
     Ok(stream
         .map_err(external)
         .map(move |batch| output(&batch?, &index, stacks.as_deref(), &sel))
         .boxed())
 }
 
-/// The samples of a block summed per (series, stack), as one batch of the
-/// columns [`output`] reads (`series_id`, `stack_id`, `value`).
-async fn sum_by_series_and_stack(
-    mut batches: impl futures::Stream<Item = Result<RecordBatch>> + Unpin,
+/// The block's samples of `series` in the time range summed per stack with
+/// kiln-block's `aggregate_by_stack` (the query path's merge), per series
+/// when a series column is read, else over them all; as one batch of the
+/// columns [`output`] reads (`series_id`, `stack_id`, `value`). Without a
+/// series column the `series_id` is any selected one: nothing reads it.
+async fn sum_by_stack(
+    reader: &BlockReader,
+    series: &roaring::RoaringBitmap,
+    sel: &Selection,
 ) -> Result<RecordBatch> {
-    let mut totals: std::collections::HashMap<(u32, u32), i64> = Default::default();
-    while let Some(batch) = batches.next().await {
-        let batch = batch?;
-        let series = file_column::<UInt32Array>(&batch, cols::SERIES_ID)?;
-        let stacks = file_column::<UInt32Array>(&batch, cols::STACK_ID)?;
-        let values = file_column::<Int64Array>(&batch, cols::VALUE)?;
-        for i in 0..batch.num_rows() {
-            let sum = totals
-                .entry((series.value(i), stacks.value(i)))
-                .or_default();
-            *sum = sum.wrapping_add(values.value(i));
+    let per_series = sel
+        .columns
+        .iter()
+        .any(|c| matches!(*c, col::SERVICE | col::PROFILE_TYPE | col::LABELS));
+    let groups: Vec<(u32, roaring::RoaringBitmap)> = if per_series {
+        series
+            .iter()
+            .map(|id| (id, std::iter::once(id).collect()))
+            .collect()
+    } else {
+        series
+            .min()
+            .map(|id| (id, series.clone()))
+            .into_iter()
+            .collect()
+    };
+    let (mut ids, mut stack_ids, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, set) in groups {
+        let totals = reader
+            .aggregate_by_stack(&set, sel.range.start_ns, sel.range.end_ns)
+            .await
+            .map_err(external)?;
+        let mut totals: Vec<_> = totals.into_iter().collect();
+        totals.sort_unstable();
+        for (stack, value) in totals {
+            ids.push(id);
+            stack_ids.push(stack);
+            values.push(value);
         }
     }
-    let mut keys: Vec<_> = totals.into_iter().collect();
-    keys.sort_unstable();
     let schema = Arc::new(Schema::new(vec![
         field(cols::SERIES_ID, DataType::UInt32),
         field(cols::STACK_ID, DataType::UInt32),
         field(cols::VALUE, DataType::Int64),
     ]));
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(keys.iter().map(|((s, _), _)| *s).collect::<UInt32Array>()),
-        Arc::new(keys.iter().map(|((_, k), _)| *k).collect::<UInt32Array>()),
-        Arc::new(keys.iter().map(|(_, v)| *v).collect::<Int64Array>()),
+        Arc::new(UInt32Array::from(ids)),
+        Arc::new(UInt32Array::from(stack_ids)),
+        Arc::new(Int64Array::from(values)),
     ];
     Ok(RecordBatch::try_new(schema, columns)?)
 }
