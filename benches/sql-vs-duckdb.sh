@@ -76,6 +76,14 @@ for _ in $(seq 0 "$runs"); do
   kiln_ms+=($((($(date +%s%N) - began) / 1000)))
 done
 
+# The same query over HTTP with curl (no `kiln sql` process start): what
+# the server takes, the fair counterpart of DuckDB's in-process time.
+http_ms=()
+for _ in $(seq 1 "$runs"); do
+  http_ms+=("$(curl -fsS -o /dev/null -w '%{time_total}' -H "X-Scope-OrgID: $tenant" \
+    -H 'Accept: text/csv' --data-binary "$query" "$url/api/v1/sql")")
+done
+
 "$py" tests/bench/duckdb_top_functions.py "$data/tenants/$tenant/blocks" "$tmp/blocks" \
   "$service" "$profile_type" "$start_ns" "$((end_ns - 1))" "$runs" \
   >"$tmp/duckdb.csv" 2>"$tmp/duckdb.json"
@@ -86,18 +94,21 @@ if ! diff -u "$tmp/kiln.csv" "$tmp/duckdb.csv"; then
 fi
 [ "$(wc -l <"$tmp/kiln.csv")" -gt 1 ] || { echo "empty answer" >&2; exit 1; }
 
-"$py" - "$tmp/duckdb.json" "$(($(wc -l <"$tmp/kiln.csv") - 1))" "${kiln_ms[@]}" <<'PY'
+"$py" - "$tmp/duckdb.json" "$(($(wc -l <"$tmp/kiln.csv") - 1))" "${http_ms[*]}" "${kiln_ms[@]}" <<'PY'
 import json, statistics, sys
 duck = json.load(open(sys.argv[1]))
 rows = sys.argv[2]
-kiln = [int(us) / 1000 for us in sys.argv[3:]]
+http = [float(s) * 1000 for s in sys.argv[3].split()]
+kiln = [int(us) / 1000 for us in sys.argv[4:]]
 k_cold, k_warm = kiln[0], statistics.median(kiln[1:])
 d_cold, d_warm = duck["cold_ms"], statistics.median(duck["warm_ms"])
 print(f"answers equal ({rows} rows); DuckDB {duck['duckdb']}, {duck['threads']} threads")
 print(f"{'':8}{'cold ms':>10}{'warm p50 ms':>14}{'warm min ms':>14}")
 print(f"{'kiln':8}{k_cold:>10.1f}{k_warm:>14.1f}{min(kiln[1:]):>14.1f}")
+print(f"{'http':8}{'':>10}{statistics.median(http):>14.1f}{min(http):>14.1f}")
 print(f"{'duckdb':8}{d_cold:>10.1f}{d_warm:>14.1f}{min(duck['warm_ms']):>14.1f}")
-print(f"DuckDB / Kiln: cold {d_cold / k_cold:.1f}x, warm {d_warm / k_warm:.1f}x")
+print(f"DuckDB / Kiln: cold {d_cold / k_cold:.1f}x, warm {d_warm / k_warm:.1f}x "
+      f"(kiln sql command); warm {d_warm / statistics.median(http):.1f}x (HTTP request)")
 PY
 echo "blocks: $(wc -l <"$tmp/blocks"); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "kiln: $query"
