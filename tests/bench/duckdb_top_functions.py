@@ -20,6 +20,7 @@ import csv
 import json
 import os
 import sys
+import tempfile
 import time
 
 import duckdb
@@ -64,7 +65,9 @@ def main():
     params = dict(files, service=service, profile_type=profile_type,
                   start=int(start_ns), end=int(end_ns))
 
-    con = duckdb.connect()
+    # In-memory database; spills (if any) go to the system temp dir, not a
+    # `.tmp/` folder in the working tree.
+    con = duckdb.connect(config={"temp_directory": tempfile.gettempdir()})
     timings = []
     rows = None
     for _ in range(1 + int(runs)):
