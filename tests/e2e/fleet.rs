@@ -41,8 +41,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use kiln_meta::Metastore;
-use kiln_meta_postgres::{PostgresConfig, PostgresMetastore};
 
 use crate::query::now_ms;
 use crate::server::*;
@@ -189,7 +187,7 @@ async fn fleet_survives_killed_ingester_and_querier_and_answers_like_one_process
         queries.completed_after_kill.load(Ordering::SeqCst)
     );
 
-    wait_for_compaction(&fleet.postgres_url).await;
+    crate::cluster::wait_for_level_1(&fleet.postgres_url, WAIT).await;
 
     // The truth: the acknowledged profiles in one `--target=all` process.
     let reference = reference_server().await;
@@ -231,29 +229,6 @@ async fn assert_roles_are_split(fleet: &Fleet) {
     for (role, server) in fleet.processes() {
         let reply = get(&server.url("/metrics")).await;
         assert_eq!(reply.status, 200, "{role}'s /metrics: {reply:?}");
-    }
-}
-
-/// Waits until the compactor has replaced level-0 blocks with level-1 ones.
-async fn wait_for_compaction(postgres_url: &str) {
-    let metastore = PostgresMetastore::connect(&PostgresConfig::new(postgres_url.to_string()))
-        .await
-        .expect("connecting to the fleet's metastore");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let blocks = metastore
-            .list_blocks("anonymous", i64::MIN, i64::MAX)
-            .await
-            .expect("listing blocks");
-        if blocks.iter().any(|b| b.level >= 1) {
-            return;
-        }
-        let levels: Vec<u32> = blocks.iter().map(|b| b.level).collect();
-        assert!(
-            Instant::now() < deadline,
-            "the compactor compacted nothing within {WAIT:?}; block levels: {levels:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

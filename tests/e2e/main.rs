@@ -13,6 +13,8 @@
 //! * [`metrics`]: the write path's Prometheus metrics after real pushes.
 //! * [`sql`]: `POST /api/v1/sql` (JSON, CSV, Arrow IPC, errors, tenants)
 //!   and `kiln sql` (one-shot and shell).
+//! * [`cluster`]: what `roles` and `fleet` share: a fresh PostgreSQL
+//!   database and S3 prefix, role processes on them, waiting for compaction.
 //! * [`fleet`]: one process per role on S3 (moto) + PostgreSQL, an
 //!   ingester and a querier killed under load, answers equal one process's.
 //! * [`block_files`]: blocks are plain Parquet a third party can read.
@@ -34,6 +36,7 @@ mod bad_input;
 mod bench_query;
 mod bench_scale_out;
 mod block_files;
+mod cluster;
 mod crash;
 mod deploy_manifests;
 mod fixtures;

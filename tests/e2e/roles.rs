@@ -20,51 +20,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::Method;
-use kiln_meta::Metastore;
-use kiln_meta_postgres::test_server::TestPostgres;
-use kiln_meta_postgres::{PostgresConfig, PostgresMetastore};
 use kiln_proto::querier::v1::{SelectMergeStacktracesRequest, SelectMergeStacktracesResponse};
-use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
 use prost::Message;
 
+use crate::cluster::{Backing, wait_for_level_1};
 use crate::query::{CPU, TREE_A, TREE_B, minutes_ago, now_ms, push_cpu, rpc_json, rpc_proto};
 use crate::server::*;
-
-/// The shared bucket and database of one test's processes.
-struct Shared {
-    postgres_url: String,
-    s3_env: Vec<(String, String)>,
-}
-
-impl Shared {
-    async fn new() -> Self {
-        let postgres_url = tokio::task::spawn_blocking(TestPostgres::shared)
-            .await
-            .expect("starting PostgreSQL")
-            .fresh_database()
-            .await;
-        let emulator = tokio::task::spawn_blocking(|| Emulator::shared(EmulatorKind::S3))
-            .await
-            .expect("starting moto");
-        let s3_env = emulator.server_env(&unique_prefix("roles-e2e"));
-        Self {
-            postgres_url,
-            s3_env,
-        }
-    }
-
-    /// A server of `target` on the shared bucket and database.
-    fn role(&self, target: &str) -> ServerBuilder {
-        let mut builder = KilnServer::builder()
-            .env("KILN_TARGET", target)
-            .env("KILN_METASTORE__BACKEND", "postgres")
-            .env("KILN_METASTORE__POSTGRES_URL", &self.postgres_url);
-        for (name, value) in &self.s3_env {
-            builder = builder.env(name, value);
-        }
-        builder
-    }
-}
 
 fn flamegraph_request(service: &str) -> SelectMergeStacktracesRequest {
     SelectMergeStacktracesRequest {
@@ -131,7 +92,7 @@ async fn assert_ready_and_metrics(role: &str, server: &KilnServer, metric: &str)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingester_frontend_and_compactor_as_separate_processes() {
-    let shared = Shared::new().await;
+    let shared = Backing::new("roles-e2e").await;
     let ingester = shared.role("ingester").start().await;
     let frontend = shared.role("query-frontend").start().await;
     let compactor = shared
@@ -233,7 +194,7 @@ async fn ingester_frontend_and_compactor_as_separate_processes() {
     )
     .await;
     assert_error(&reply, 404, "unimplemented", &["runs [compactor]"]);
-    wait_for_level_1(&shared.postgres_url).await;
+    wait_for_level_1(&shared.postgres_url, Duration::from_secs(60)).await;
     assert_eq!(
         total(&frontend, "checkout").await,
         3 * 52,
@@ -250,35 +211,12 @@ async fn ingester_frontend_and_compactor_as_separate_processes() {
     assert_ready_and_metrics("compactor", &compactor, "kiln_server_rpc_requests_total").await;
 }
 
-/// Waits until the compactor replaced level-0 blocks with a level-1 block.
-async fn wait_for_level_1(postgres_url: &str) {
-    let metastore = PostgresMetastore::connect(&PostgresConfig::new(postgres_url.to_string()))
-        .await
-        .expect("connecting to the metastore");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let blocks = metastore
-            .list_blocks("anonymous", i64::MIN, i64::MAX)
-            .await
-            .expect("listing blocks");
-        if blocks.iter().any(|b| b.level >= 1) {
-            return;
-        }
-        let levels: Vec<u32> = blocks.iter().map(|b| b.level).collect();
-        assert!(
-            Instant::now() < deadline,
-            "the compactor compacted nothing within 60 s; block levels: {levels:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// The worker's liveness RPC (datafusion-distributed's `GetWorkerInfo`).
 const WORKER_INFO: &str = "/worker.WorkerService/GetWorkerInfo";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frontend_runs_queries_on_a_querier_process() {
-    let shared = Shared::new().await;
+    let shared = Backing::new("roles-e2e").await;
     let ingester = shared.role("ingester").start().await;
     let querier = shared.role("querier").start().await;
     let frontend = shared
@@ -424,7 +362,7 @@ async fn unknown_rpc_methods_are_unimplemented() {
 
 #[tokio::test]
 async fn frontend_without_resolvable_peers_is_not_ready() {
-    let shared = Shared::new().await;
+    let shared = Backing::new("roles-e2e").await;
     let addr = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port");

@@ -16,9 +16,8 @@
 //! (`querier.peers`), stops that process at startup and fails the test
 //! with its stderr.
 
+use crate::cluster::Backing;
 use futures::future::join_all;
-use kiln_meta_postgres::test_server::TestPostgres;
-use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
 
 use crate::server::*;
 
@@ -37,25 +36,8 @@ impl Fleet {
     /// queriers, ingesters and compactor in parallel, then the frontend
     /// (it needs the queriers' addresses).
     pub async fn start(ingesters: usize, queriers: usize) -> Fleet {
-        let postgres_url = tokio::task::spawn_blocking(TestPostgres::shared)
-            .await
-            .expect("starting PostgreSQL")
-            .fresh_database()
-            .await;
-        let emulator = tokio::task::spawn_blocking(|| Emulator::shared(EmulatorKind::S3))
-            .await
-            .expect("starting moto");
-        let prefix = unique_prefix("fleet");
-        let shared = || {
-            let mut builder = KilnServer::builder()
-                .env("KILN_METASTORE__BACKEND", "postgres")
-                .env("KILN_METASTORE__POSTGRES_URL", &postgres_url);
-            for (name, value) in emulator.server_env(&prefix) {
-                builder = builder.env(&name, &value);
-            }
-            builder
-        };
-        let role = |target: &str| shared().env("KILN_TARGET", target);
+        let backing = Backing::new("fleet").await;
+        let role = |target: &str| backing.role(target);
 
         let started_queriers = join_all((0..queriers).map(|_| role("querier").start()));
         let started_ingesters = join_all((0..ingesters).map(|_| role("ingester").start()));
@@ -77,7 +59,7 @@ impl Fleet {
             compactor,
             queriers,
             frontend,
-            postgres_url,
+            postgres_url: backing.postgres_url.clone(),
         }
     }
 
