@@ -7,7 +7,7 @@
 //!    Projection(plain columns)?                                        ── dropped
 //!    Filter(time comparisons, service_name = 'x', profile_type = 'y')?   ─┐ removed: the
 //!      TableScan(profile_samples)                                      ─┴ scan applies them
-//!  ─► Aggregate(same) ◄─ TableScan(profile_samples pre-aggregated, filters)
+//!  ─► Aggregate(same) ◄─ Filter(the rest)? ◄─ TableScan(profile_samples pre-aggregated, filters)
 //! ```
 //!
 //! Summing a block's samples by stack id first and building each stack once
@@ -15,7 +15,10 @@
 //! service is a list of function names built per stored sample. Sums (and
 //! flame graphs, which add values per stack) of partial sums are the same
 //! sums, so the answer does not change; any other aggregate, a group on
-//! `time`, or a filter the scan cannot apply exactly leaves the plan as it is.
+//! `time`, or a filter the scan cannot apply exactly that reads more than the
+//! columns constant over a (series, stack) leaves the plan as it is (such a
+//! filter on those columns, e.g. `profile_type LIKE 'memory:%'`, stays in a
+//! Filter above the summed scan).
 
 use crate::tables::{ProfileSamplesTable, is_exact_filter};
 use datafusion::common::tree_node::Transformed;
@@ -102,39 +105,63 @@ impl OptimizerRule for PreAggregate {
             LogicalPlan::TableScan(s) => (None, s),
             _ => return Ok(Transformed::no(plan)),
         };
+        // Conjuncts the scan applies exactly go into the new scan; the rest
+        // may stay in a Filter above it only if they read columns that are
+        // constant over a (series, stack) — filtering such rows before or
+        // after summing them per (series, stack) keeps the same rows.
+        let conjuncts: Vec<&Expr> = filter.map(split_conjunction).unwrap_or_default();
+        let (exact, residual): (Vec<&Expr>, Vec<&Expr>) =
+            conjuncts.into_iter().partition(|c| is_exact_filter(c));
         let applies = scan.fetch.is_none()
             && agg.group_expr.iter().all(|e| columns_within(e, &GROUPABLE))
             && !agg.aggr_expr.is_empty()
             && agg.aggr_expr.iter().all(sums_values)
-            && filter.is_none_or(|p| split_conjunction(p).into_iter().all(is_exact_filter))
-            && scan.filters.iter().all(is_exact_filter);
+            && residual
+                .iter()
+                .all(|c| columns_within(c, &GROUPABLE) && !c.is_volatile())
+            && scan
+                .filters
+                .iter()
+                .all(|f| is_exact_filter(f) || residual.contains(&f));
         let Some(table) = applies.then(|| plain_profile_samples(scan)).flatten() else {
             return Ok(Transformed::no(plan));
         };
-        // Filters: the scan's and the Filter's conjuncts, all applied exactly.
-        let mut filters: Vec<Expr> = scan.filters.clone();
-        if let Some(p) = filter {
-            for c in split_conjunction(p) {
-                if !filters.contains(c) {
-                    filters.push(c.clone());
-                }
+        // Filters of the new scan: the exact ones, from the scan and the Filter.
+        let mut filters: Vec<Expr> = scan
+            .filters
+            .iter()
+            .filter(|f| is_exact_filter(f))
+            .cloned()
+            .collect();
+        for c in exact {
+            if !filters.contains(c) {
+                filters.push(c.clone());
             }
         }
-        // Projection: what the aggregate reads (never `time`).
+        // Projection: what the aggregate and the residual filter read
+        // (never `time`).
         let schema = table.schema();
         let mut needed = BTreeSet::new();
-        for e in agg.group_expr.iter().chain(&agg.aggr_expr) {
+        for e in agg
+            .group_expr
+            .iter()
+            .chain(&agg.aggr_expr)
+            .chain(residual.iter().copied())
+        {
             for c in e.column_refs() {
                 needed.insert(schema.index_of(&c.name)?);
             }
         }
-        let input = LogicalPlanBuilder::scan_with_filters(
+        let mut input = LogicalPlanBuilder::scan_with_filters(
             scan.table_name.clone(),
             provider_as_source(table),
             Some(needed.into_iter().collect()),
             filters,
-        )?
-        .build()?;
+        )?;
+        if let Some(predicate) = residual.into_iter().cloned().reduce(Expr::and) {
+            input = input.filter(predicate)?;
+        }
+        let input = input.build()?;
         let rewritten = Aggregate::try_new(
             Arc::new(input),
             agg.group_expr.clone(),

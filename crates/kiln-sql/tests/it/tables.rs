@@ -289,6 +289,13 @@ async fn pre_aggregated_sums_equal_per_sample_sums() {
             "AND time BETWEEN to_timestamp_nanos({heap_a}) AND to_timestamp_nanos({})",
             heap_a + 1
         ),
+        // Filters the scan cannot apply, on columns constant per series:
+        // kept in a Filter above the summed scan.
+        "AND profile_type LIKE 'memory:%'".to_string(),
+        format!(
+            "AND time > to_timestamp_nanos({heap_a}) AND labels['service_name'] <> 'nope' \
+             AND profile_type NOT LIKE '%cpu%'"
+        ),
     ];
     let groups = [
         ("leaf(stack)", 1),
@@ -335,6 +342,23 @@ async fn pre_aggregated_sums_equal_per_sample_sums() {
     assert!(
         logical.contains("projection=[stack, value], full_filters=[")
             && !logical.contains("Filter:"),
+        "{logical}"
+    );
+    // With a `LIKE` on the profile type (the issue's own query) the rule
+    // still fires: the LIKE stays in a Filter over the summed scan, which
+    // applies the time range itself and does not read `time`.
+    let explain = env
+        .rows(
+            TENANT,
+            "EXPLAIN SELECT leaf(stack), SUM(value) FROM profile_samples \
+             WHERE service_name = 'go-app' AND profile_type LIKE 'memory:inuse_space%' \
+             AND time >= to_timestamp_nanos(0) GROUP BY 1",
+        )
+        .await;
+    let logical = &explain[0][1];
+    assert!(
+        logical.contains("Filter: profile_samples.profile_type LIKE")
+            && logical.contains("projection=[profile_type, stack, value], full_filters=["),
         "{logical}"
     );
     // A flame graph and the per-stack sums agree with the plain plan too.
