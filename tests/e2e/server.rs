@@ -192,7 +192,7 @@ async fn spawn(
         let mut child = command.spawn().expect("starting the kiln binary");
         let start = logs.lock().unwrap().len();
         capture(child.stderr.take().expect("piped stderr"), logs.clone());
-        match wait_ready(&mut child, addr).await {
+        match wait_ready(&mut child, addr, logs, start).await {
             Ok(()) => return (child, addr),
             Err(exit) => {
                 // Let the reader thread catch the last words.
@@ -222,14 +222,26 @@ fn capture(mut stderr: std::process::ChildStderr, sink: Arc<Mutex<Vec<u8>>>) {
 }
 
 /// Polls `/ready`; `Err` with the exit status if the process died first.
-async fn wait_ready(child: &mut Child, addr: SocketAddr) -> Result<(), String> {
+/// A 200 counts only once this child has logged that it listens on `addr`
+/// (its stderr from byte `from` of `logs` names `addr=<addr>` after the
+/// bind): with tests running in parallel, another test's server may have
+/// taken the port first and be the one answering.
+async fn wait_ready(
+    child: &mut Child,
+    addr: SocketAddr,
+    logs: &Arc<Mutex<Vec<u8>>>,
+    from: usize,
+) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let url = format!("http://{addr}/ready");
+    let bound = format!("addr={addr}");
     loop {
         if let Some(status) = child.try_wait().expect("polling the child") {
             return Err(status.to_string());
         }
-        if let Some(reply) = try_get(&url).await
+        let listening = String::from_utf8_lossy(&logs.lock().unwrap()[from..]).contains(&bound);
+        if listening
+            && let Some(reply) = try_get(&url).await
             && reply.status == 200
         {
             return Ok(());
