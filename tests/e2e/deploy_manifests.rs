@@ -20,12 +20,11 @@
 //!   a push to the ingester is answered through the frontend.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kiln_meta_postgres::test_server::TestPostgres;
 use kiln_server::config::{MetastoreBackend, Role, StorageBackend};
@@ -627,17 +626,7 @@ impl RoleProcess {
         command.envs(env.iter().cloned()).env("NO_COLOR", "1");
         let mut child = command.spawn().expect("starting kiln");
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+        crate::server::capture(child.stderr.take().expect("piped stderr"), logs.clone());
         RoleProcess {
             name: name.to_string(),
             addr,
@@ -650,30 +639,14 @@ impl RoleProcess {
         String::from_utf8_lossy(&self.logs.lock().unwrap()).into_owned()
     }
 
-    /// Waits for `GET /ready` to answer 200; panics with the process's
-    /// logs if it exits or stays unready.
+    /// Waits for `GET /ready` to answer 200 from this process (the
+    /// harness's check); panics with its logs if it exits or stays unready.
     async fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = format!("http://{}/ready", self.addr);
-        let mut last = String::from("no answer");
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("polling kiln") {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                panic!("{} exited ({status}):\n{}", self.name, self.logs());
-            }
-            if let Some(reply) = try_get(&url).await {
-                if reply.status == 200 {
-                    return;
-                }
-                last = format!("{} {}", reply.status, reply.text());
-            }
+        let ready = crate::server::wait_ready(&mut self.child, self.addr, &self.logs, 0).await;
+        if let Err(why) = ready {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!("{} not ready ({why}):\n{}", self.name, self.logs());
         }
-        panic!(
-            "{} not ready after 60 s (last /ready: {last}):\n{}",
-            self.name,
-            self.logs()
-        );
     }
 }
 

@@ -209,7 +209,7 @@ async fn spawn(
 }
 
 /// Appends the child's stderr to `sink` on a thread, so the pipe never fills up.
-fn capture(mut stderr: std::process::ChildStderr, sink: Arc<Mutex<Vec<u8>>>) {
+pub(crate) fn capture(mut stderr: std::process::ChildStderr, sink: Arc<Mutex<Vec<u8>>>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         while let Ok(n) = stderr.read(&mut buf) {
@@ -226,7 +226,7 @@ fn capture(mut stderr: std::process::ChildStderr, sink: Arc<Mutex<Vec<u8>>>) {
 /// (its stderr from byte `from` of `logs` names `addr=<addr>` after the
 /// bind): with tests running in parallel, another test's server may have
 /// taken the port first and be the one answering.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     child: &mut Child,
     addr: SocketAddr,
     logs: &Arc<Mutex<Vec<u8>>>,
