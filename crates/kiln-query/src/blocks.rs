@@ -63,8 +63,12 @@ pub struct BlockCacheStats {
     pub symbols: CacheStats,
 }
 
+/// Readers, series indexes and stack resolvers of blocks, shared by every
+/// query of an engine — and by the SQL engine of the same process
+/// ([`crate::DataFusionEngine::block_cache`]), so one memory budget covers
+/// both and a block decoded for one is warm for the other.
 #[derive(Debug)]
-pub(crate) struct BlockCache {
+pub struct BlockCache {
     store: Arc<dyn ObjectStore>,
     readers: Lru<BlockKey, Arc<BlockReader>, Span>,
     series: Lru<BlockKey, Arc<SeriesIndex>, Span>,
@@ -76,7 +80,8 @@ fn span(meta: &BlockMeta) -> Span {
 }
 
 impl BlockCache {
-    pub(crate) fn new(store: Arc<dyn ObjectStore>, config: CacheConfig) -> Self {
+    /// Empty caches over `store`, bounded by `config`.
+    pub fn new(store: Arc<dyn ObjectStore>, config: CacheConfig) -> Self {
         Self {
             store,
             readers: Lru::new(config.readers_bytes, reader_size),
@@ -86,7 +91,7 @@ impl BlockCache {
     }
 
     /// The scan reader of `meta`'s block.
-    pub(crate) async fn reader(&self, meta: &BlockMeta) -> Result<Arc<BlockReader>, BlockError> {
+    pub async fn reader(&self, meta: &BlockMeta) -> Result<Arc<BlockReader>, BlockError> {
         let store = self.store.clone();
         self.readers
             .get_or_load(BlockKey::of(meta), span(meta), || async move {
@@ -96,7 +101,7 @@ impl BlockCache {
     }
 
     /// The block's series with postings.
-    pub(crate) async fn series(&self, meta: &BlockMeta) -> Result<Arc<SeriesIndex>, BlockError> {
+    pub async fn series(&self, meta: &BlockMeta) -> Result<Arc<SeriesIndex>, BlockError> {
         let store = self.store.clone();
         self.series
             .get_or_load(BlockKey::of(meta), span(meta), || async move {
@@ -106,7 +111,7 @@ impl BlockCache {
     }
 
     /// The block's stack tree and frames.
-    pub(crate) async fn stacks(&self, meta: &BlockMeta) -> Result<Arc<StackResolver>, BlockError> {
+    pub async fn stacks(&self, meta: &BlockMeta) -> Result<Arc<StackResolver>, BlockError> {
         let store = self.store.clone();
         self.stacks
             .get_or_load(BlockKey::of(meta), span(meta), || async move {
@@ -120,7 +125,7 @@ impl BlockCache {
     /// Drops entries of `tenant`'s blocks that overlap `[start_ns, end_ns]`
     /// but are not in `listed`, the metastore's answer for that range: they
     /// were compacted away or deleted, so no query will ask for them again.
-    pub(crate) fn forget_unlisted(
+    pub fn forget_unlisted(
         &self,
         tenant: &str,
         start_ns: i64,
@@ -135,13 +140,15 @@ impl BlockCache {
         self.stacks.remove_if(gone);
     }
 
-    pub(crate) fn clear(&self) {
+    /// Empties all three caches (e.g. to measure cold queries).
+    pub fn clear(&self) {
         self.readers.clear();
         self.series.clear();
         self.stacks.clear();
     }
 
-    pub(crate) fn stats(&self) -> BlockCacheStats {
+    /// Hits, misses and memory of the three caches.
+    pub fn stats(&self) -> BlockCacheStats {
         BlockCacheStats {
             readers: self.readers.stats(),
             series: self.series.stats(),

@@ -199,6 +199,12 @@ impl DataFusionEngine {
         self.inner.coordinator.as_ref().map(Coordinator::stats)
     }
 
+    /// The engine's block caches, for another reader of the same store in
+    /// this process (the SQL engine) to share.
+    pub fn block_cache(&self) -> Arc<BlockCache> {
+        self.inner.blocks.clone()
+    }
+
     /// Empties the block caches (e.g. to measure cold queries).
     pub fn clear_caches(&self) {
         self.inner.blocks.clear();

@@ -44,7 +44,7 @@ mod series;
 mod table;
 
 pub use api::{Aggregation, LabelsQuery, ProfileQuery, ProfileStats, QueryEngine, SeriesQuery};
-pub use blocks::{BlockCacheStats, CacheConfig};
+pub use blocks::{BlockCache, BlockCacheStats, CacheConfig};
 pub use cache::CacheStats;
 pub use codec::KilnPlanCodec;
 pub use engine::{DataFusionEngine, EngineConfig, PhysicalQueryPlan};

@@ -14,7 +14,7 @@
 //! structural: nothing registered in one tenant's session exists in
 //! another's.
 
-use crate::blocks::{ReaderCache, TenantBlocks};
+use crate::blocks::TenantBlocks;
 use crate::error::SqlError;
 use crate::functions;
 use crate::pre_aggregate::PreAggregate;
@@ -29,6 +29,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use kiln_meta::Metastore;
+use kiln_query::{BlockCache, CacheConfig};
 use object_store::ObjectStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,11 +82,12 @@ pub const TABLES: [&str; 6] = [
 /// Answers SQL over tenants' blocks; see the module docs.
 #[derive(Debug, Clone)]
 pub struct SqlEngine {
-    store: Arc<dyn ObjectStore>,
     metastore: Arc<dyn Metastore>,
     partitions: usize,
-    /// Block readers shared by the sessions (blocks are immutable).
-    readers: Arc<ReaderCache>,
+    /// Block readers, series indexes and stack tables shared by the
+    /// sessions (blocks are immutable), and with the query engine when
+    /// built by [`SqlEngine::sharing`].
+    blocks: Arc<BlockCache>,
 }
 
 fn options() -> SQLOptions {
@@ -96,14 +98,24 @@ fn options() -> SQLOptions {
 }
 
 impl SqlEngine {
-    /// An engine reading the blocks `metastore` lists from `store`.
+    /// An engine reading the blocks `metastore` lists from `store`, with
+    /// block caches of its own (default budgets).
     pub fn new(store: Arc<dyn ObjectStore>, metastore: Arc<dyn Metastore>) -> Self {
+        Self::sharing(
+            metastore,
+            Arc::new(BlockCache::new(store, CacheConfig::default())),
+        )
+    }
+
+    /// An engine reading through `blocks`, typically the query engine's
+    /// ([`kiln_query::DataFusionEngine::block_cache`]), so both share one
+    /// memory budget and what one decodes is warm for the other.
+    pub fn sharing(metastore: Arc<dyn Metastore>, blocks: Arc<BlockCache>) -> Self {
         let partitions = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            store,
             metastore,
             partitions,
-            readers: Arc::default(),
+            blocks,
         }
     }
 
@@ -129,9 +141,8 @@ impl SqlEngine {
         let ctx = SessionContext::new_with_state(state);
         let blocks = Arc::new(TenantBlocks::new(
             tenant,
-            self.store.clone(),
             self.metastore.clone(),
-            self.readers.clone(),
+            self.blocks.clone(),
         ));
         let p = self.partitions;
         let register = |name: &str, t: Arc<dyn datafusion::datasource::TableProvider>| {

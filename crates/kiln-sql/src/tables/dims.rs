@@ -3,7 +3,7 @@
 
 use super::scan::{BLOCK, project_schema};
 use super::types::{LABELS_TYPE, field, labels_builder};
-use crate::blocks::TenantBlocks;
+use crate::blocks::{TenantBlock, TenantBlocks};
 use arrow::array::{
     ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, StringArray, UInt32Array,
 };
@@ -20,12 +20,11 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use kiln_block::BlockReader;
 use std::sync::Arc;
 
 /// Opens one block as a stream of output batches (already projected).
 pub(crate) type OpenBlock = Arc<
-    dyn Fn(Arc<BlockReader>) -> BoxFuture<'static, Result<BoxStream<'static, Result<RecordBatch>>>>
+    dyn Fn(TenantBlock) -> BoxFuture<'static, Result<BoxStream<'static, Result<RecordBatch>>>>
         + Send
         + Sync,
 >;
@@ -36,7 +35,7 @@ const OPEN_AHEAD: usize = 2;
 /// One partition: a group of blocks read one after the other.
 struct BlockPartition {
     schema: SchemaRef,
-    blocks: Vec<Arc<BlockReader>>,
+    blocks: Vec<TenantBlock>,
     open: OpenBlock,
 }
 
@@ -68,12 +67,12 @@ impl PartitionStream for BlockPartition {
 /// `partitions` partitions of consecutive blocks.
 pub(crate) fn block_exec(
     schema: SchemaRef,
-    blocks: Vec<Arc<BlockReader>>,
+    blocks: Vec<TenantBlock>,
     partitions: usize,
     open: OpenBlock,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let n = partitions.clamp(1, blocks.len().max(1));
-    let mut groups: Vec<Vec<Arc<BlockReader>>> = vec![Vec::new(); n];
+    let mut groups: Vec<Vec<TenantBlock>> = vec![Vec::new(); n];
     for (i, b) in blocks.into_iter().enumerate() {
         groups[i % n].push(b);
     }
@@ -179,10 +178,10 @@ impl TableProvider for DimTable {
             None => (0..self.schema.fields().len()).collect(),
         });
         let (kind, schema) = (self.kind, projected.clone());
-        let open: OpenBlock = Arc::new(move |reader| {
+        let open: OpenBlock = Arc::new(move |block| {
             let (indices, schema) = (indices.clone(), schema.clone());
             Box::pin(async move {
-                let batch = dim_batch(kind, &reader, &indices, &schema).await?;
+                let batch = dim_batch(kind, &block, &indices, &schema).await?;
                 Ok(futures::stream::iter([Ok(batch)]).boxed())
             })
         });
@@ -205,14 +204,14 @@ fn text_column<T: Send + Sync + 'static>(items: &Arc<Vec<T>>, get: fn(&T) -> &st
 /// One block's index as a batch of `indices` columns.
 async fn dim_batch(
     kind: DimKind,
-    reader: &BlockReader,
+    source: &TenantBlock,
     indices: &[usize],
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
-    let block = reader.meta().id.to_string();
+    let block = source.id().to_string();
     let (rows, columns): (usize, Vec<Column>) = match kind {
         DimKind::Series => {
-            let index = reader.series().await.map_err(external)?;
+            let index = source.series().await?;
             let entries: Arc<Vec<(u32, kiln_block::SeriesEntry)>> =
                 Arc::new(index.iter().map(|(id, e)| (id, e.clone())).collect());
             let rows = entries.len();
@@ -244,7 +243,7 @@ async fn dim_batch(
             )
         }
         DimKind::Stacks => {
-            let resolver = reader.stack_resolver().await.map_err(external)?;
+            let resolver = source.stacks().await?;
             let rows = resolver.len();
             let mut parents = Vec::with_capacity(rows);
             let mut frames = Vec::with_capacity(rows);
@@ -265,7 +264,7 @@ async fn dim_batch(
             )
         }
         DimKind::Frames => {
-            let resolver = reader.stack_resolver().await.map_err(external)?;
+            let resolver = source.stacks().await?;
             let frames = Arc::new(resolver.frames().to_vec());
             let rows = frames.len();
             let lines = frames.clone();

@@ -19,7 +19,7 @@ use super::scan::{TIME, project_schema};
 use super::types::{
     LABELS_TYPE, STACK_TYPE, field, labels_builder, stack_builder, time_type, timestamps,
 };
-use crate::blocks::TenantBlocks;
+use crate::blocks::{TenantBlock, TenantBlocks};
 use crate::pushdown::{
     TimeRange, is_equality_filter, is_time_filter, string_equalities, time_range,
 };
@@ -183,8 +183,7 @@ impl TableProvider for ProfileSamplesTable {
             aggregate: self.pre_aggregated,
             schema: schema.clone(),
         });
-        let open: OpenBlock =
-            Arc::new(move |reader| Box::pin(open_block(reader, selection.clone())));
+        let open: OpenBlock = Arc::new(move |block| Box::pin(open_block(block, selection.clone())));
         block_exec(schema, blocks, self.partitions, open)
     }
 }
@@ -194,10 +193,10 @@ fn external(e: kiln_block::BlockError) -> DataFusionError {
 }
 
 async fn open_block(
-    reader: Arc<BlockReader>,
+    source: TenantBlock,
     sel: Arc<Selection>,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let index = reader.series().await.map_err(external)?;
+    let index = source.series().await?;
     let series = index.select(|_| true);
     let series: roaring::RoaringBitmap = series
         .iter()
@@ -211,10 +210,11 @@ async fn open_block(
         return Ok(futures::stream::empty().boxed());
     }
     let stacks = if sel.columns.contains(&col::STACK) {
-        Some(reader.stack_resolver().await.map_err(external)?)
+        Some(source.stacks().await?)
     } else {
         None
     };
+    let reader = source.reader().await?;
     if sel.aggregate {
         let totals = sum_by_stack(&reader, &series, &sel).await?;
         let batch = output(&totals, &index, stacks.as_deref(), &sel)?;

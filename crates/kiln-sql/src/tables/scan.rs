@@ -2,7 +2,7 @@
 //! pruned scans (series ids + time range pushed to row groups and pages).
 
 use super::types::{field, time_type, timestamps};
-use crate::blocks::TenantBlocks;
+use crate::blocks::{TenantBlock, TenantBlocks};
 use crate::pushdown::{TimeRange, is_time_filter, time_range};
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, RecordBatchOptions, StringArray};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -14,7 +14,6 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
-use kiln_block::BlockReader;
 use kiln_block::schema::cols;
 use std::sync::Arc;
 
@@ -128,9 +127,9 @@ impl TableProvider for FactTable {
         );
         let kind = self.kind;
         let schema = projected.clone();
-        let open: super::dims::OpenBlock = Arc::new(move |reader: Arc<BlockReader>| {
+        let open: super::dims::OpenBlock = Arc::new(move |block: TenantBlock| {
             let (names, schema) = (names.clone(), schema.clone());
-            Box::pin(open_fact(kind, reader, range, names, schema))
+            Box::pin(open_fact(kind, block, range, names, schema))
         });
         super::dims::block_exec(projected, blocks, self.partitions, open)
     }
@@ -152,12 +151,13 @@ fn external(e: kiln_block::BlockError) -> DataFusionError {
 
 async fn open_fact(
     kind: FactKind,
-    reader: Arc<BlockReader>,
+    source: TenantBlock,
     range: TimeRange,
     names: Arc<Vec<String>>,
     schema: SchemaRef,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let series = reader.series().await.map_err(external)?.all();
+    let series = source.series().await?.all();
+    let reader = source.reader().await?;
     let stream = match kind {
         FactKind::Samples => {
             reader
@@ -171,7 +171,7 @@ async fn open_fact(
             .await
             .map_err(external)?,
     };
-    let block = reader.meta().id.to_string();
+    let block = source.id().to_string();
     Ok(stream
         .map_err(external)
         .map(move |batch| to_output(&batch?, &block, &names, &schema))

@@ -148,6 +148,8 @@ impl Payloads {
 pub struct Env {
     pub engine: SqlEngine,
     pub data: Payloads,
+    pub store: Arc<InMemory>,
+    pub meta: Arc<InMemoryMetastore>,
 }
 
 async fn write(store: &InMemory, meta: &InMemoryMetastore, tenant: &str, p: &[NormalizedProfile]) {
@@ -172,8 +174,10 @@ impl Env {
         }
         write(&store, &meta, OTHER, &data.secret).await;
         Self {
-            engine: SqlEngine::new(store, meta),
+            engine: SqlEngine::new(store.clone(), meta.clone()),
             data,
+            store,
+            meta,
         }
     }
 

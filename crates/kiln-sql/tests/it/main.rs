@@ -2,6 +2,7 @@
 //! (`../shared/testdata/agents`) into an object store, SQL through the
 //! public [`kiln_sql::SqlEngine`]. One binary (each links DataFusion).
 
+mod cache;
 mod data;
 mod docs;
 mod flight;

@@ -56,8 +56,11 @@ pub async fn build(
         }
     };
     // SQL (POST /api/v1/sql, Flight SQL) reads the same blocks, one tenant
-    // per session, in this process.
-    let sql = Arc::new(kiln_sql::SqlEngine::new(store, metastore));
+    // per session, in this process, through the query engine's block caches.
+    let sql = Arc::new(kiln_sql::SqlEngine::sharing(
+        metastore,
+        engine.block_cache(),
+    ));
     Ok(Frontend {
         query: Arc::new(engine),
         sql,
