@@ -115,9 +115,13 @@ impl PostgresMetastore {
             pg,
             NoTls,
             ManagerConfig {
-                // Checks `is_closed` on checkout: a dead connection is
-                // dropped and a new one made, without a round trip each time.
-                recycling_method: RecyclingMethod::Fast,
+                // Runs an empty query on checkout: a connection the server
+                // closed (restart, failover, idle timeout) is replaced before
+                // a call uses it, even when its task has not yet read the
+                // goodbye (`Fast`'s `is_closed` misses that, so the first
+                // call after a restart failed). Costs one round trip per
+                // call, small next to what each metastore call does.
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
