@@ -642,7 +642,14 @@ impl RoleProcess {
     /// Waits for `GET /ready` to answer 200 from this process (the
     /// harness's check); panics with its logs if it exits or stays unready.
     async fn wait_ready(&mut self) {
-        let ready = crate::server::wait_ready(&mut self.child, self.addr, &self.logs, 0).await;
+        let ready = crate::server::wait_ready(
+            &mut self.child,
+            self.addr,
+            &self.logs,
+            0,
+            crate::server::Answer::Ready,
+        )
+        .await;
         if let Err(why) = ready {
             tokio::time::sleep(Duration::from_millis(100)).await;
             panic!("{} not ready ({why}):\n{}", self.name, self.logs());

@@ -16,7 +16,7 @@
 //! The multi-process fleet under failures is `fleet.rs`; these tests keep
 //! to what one role does.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::Method;
@@ -363,49 +363,13 @@ async fn unknown_rpc_methods_are_unimplemented() {
 #[tokio::test]
 async fn frontend_without_resolvable_peers_is_not_ready() {
     let shared = Backing::new("roles-e2e").await;
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = std::process::Command::new(crate::harness::kiln_bin());
-    command
-        .arg("server")
-        .arg("--target=query-frontend")
-        .arg("--listen")
-        .arg(addr.to_string())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("KILN_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .env("KILN_METASTORE__BACKEND", "postgres")
-        .env("KILN_METASTORE__POSTGRES_URL", &shared.postgres_url)
-        .env("KILN_QUERIER__PEERS_DNS", "no-such-querier.invalid:4040");
-    for (name, value) in &shared.s3_env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().expect("starting kiln");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let reply = loop {
-        if let Some(reply) = try_get(&format!("http://{addr}/ready")).await {
-            break reply;
-        }
-        assert!(
-            child.try_wait().expect("polling kiln").is_none(),
-            "kiln exited"
-        );
-        assert!(Instant::now() < deadline, "kiln never answered /ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let metrics = try_get(&format!("http://{addr}/metrics")).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let frontend = shared
+        .role("query-frontend")
+        .env("KILN_QUERIER__PEERS_DNS", "no-such-querier.invalid:4040")
+        .start_listening()
+        .await;
+    let reply = get(&frontend.url("/ready")).await;
+    let metrics = get(&frontend.url("/metrics")).await;
     assert_eq!(reply.status, 503, "{reply:?}");
     assert!(
         reply
@@ -414,5 +378,5 @@ async fn frontend_without_resolvable_peers_is_not_ready() {
         "{}",
         reply.text()
     );
-    assert_eq!(metrics.map(|m| m.status), Some(hyper::StatusCode::OK));
+    assert_eq!(metrics.status, 200, "{metrics:?}");
 }

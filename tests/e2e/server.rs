@@ -59,11 +59,22 @@ impl ServerBuilder {
             .env("KILN_LIMITS__REJECT_NEWER_THAN", "0s")
     }
 
-    /// Starts the server on a fresh temporary data directory.
+    /// Starts the server on a fresh temporary data directory and waits
+    /// until `/ready` answers 200.
     pub async fn start(self) -> KilnServer {
+        self.start_until(Answer::Ready).await
+    }
+
+    /// Starts the server and waits only until it listens and `/ready`
+    /// answers at all: for tests of a server that must report *not* ready.
+    pub async fn start_listening(self) -> KilnServer {
+        self.start_until(Answer::Any).await
+    }
+
+    async fn start_until(self, until: Answer) -> KilnServer {
         let dir = Arc::new(tempfile::tempdir().expect("creating a temp dir"));
         let logs = Arc::new(Mutex::new(Vec::new()));
-        let (child, addr) = spawn(&self.env, &dir.path().join("data"), &logs).await;
+        let (child, addr) = spawn(&self.env, &dir.path().join("data"), &logs, until).await;
         KilnServer {
             addr,
             child: Some(child),
@@ -128,7 +139,7 @@ impl KilnServer {
             .lock()
             .unwrap()
             .extend_from_slice(b"\n---- restarted on the same data dir ----\n");
-        let (child, addr) = spawn(&self.env, &self.data_dir(), &self.logs).await;
+        let (child, addr) = spawn(&self.env, &self.data_dir(), &self.logs, Answer::Ready).await;
         self.child = Some(child);
         self.addr = addr;
     }
@@ -160,12 +171,22 @@ fn free_port() -> SocketAddr {
         .expect("binding 127.0.0.1:0")
 }
 
+/// What `GET /ready` must answer before a started server is handed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// 200: every dependency is reachable.
+    Ready,
+    /// Any status: the process listens (e.g. a 503 naming what is missing).
+    Any,
+}
+
 /// Starts `kiln server`, appending its stderr to `logs`, and waits until
-/// `GET /ready` answers 200.
+/// `GET /ready` answers as `until` asks.
 async fn spawn(
     env: &[(String, String)],
     data_dir: &std::path::Path,
     logs: &Arc<Mutex<Vec<u8>>>,
+    until: Answer,
 ) -> (Child, SocketAddr) {
     for _ in 0..5 {
         let addr = free_port();
@@ -192,7 +213,7 @@ async fn spawn(
         let mut child = command.spawn().expect("starting the kiln binary");
         let start = logs.lock().unwrap().len();
         capture(child.stderr.take().expect("piped stderr"), logs.clone());
-        match wait_ready(&mut child, addr, logs, start).await {
+        match wait_ready(&mut child, addr, logs, start, until).await {
             Ok(()) => return (child, addr),
             Err(exit) => {
                 // Let the reader thread catch the last words.
@@ -221,16 +242,18 @@ pub(crate) fn capture(mut stderr: std::process::ChildStderr, sink: Arc<Mutex<Vec
     });
 }
 
-/// Polls `/ready`; `Err` with the exit status if the process died first.
-/// A 200 counts only once this child has logged that it listens on `addr`
-/// (its stderr from byte `from` of `logs` names `addr=<addr>` after the
-/// bind): with tests running in parallel, another test's server may have
-/// taken the port first and be the one answering.
+/// Polls `/ready` until it answers as `until` asks; `Err` with the exit
+/// status if the process died first. An answer counts only once this child
+/// has logged that it listens on `addr` (its stderr from byte `from` of
+/// `logs` names `addr=<addr>` after the bind): with tests running in
+/// parallel, another test's server may have taken the port first and be
+/// the one answering.
 pub(crate) async fn wait_ready(
     child: &mut Child,
     addr: SocketAddr,
     logs: &Arc<Mutex<Vec<u8>>>,
     from: usize,
+    until: Answer,
 ) -> Result<(), String> {
     let deadline = Instant::now() + READY_TIMEOUT;
     let url = format!("http://{addr}/ready");
@@ -242,7 +265,7 @@ pub(crate) async fn wait_ready(
         let listening = String::from_utf8_lossy(&logs.lock().unwrap()[from..]).contains(&bound);
         if listening
             && let Some(reply) = try_get(&url).await
-            && reply.status == 200
+            && (reply.status == 200 || until == Answer::Any)
         {
             return Ok(());
         }
