@@ -5,7 +5,7 @@ use super::arrays::column;
 use super::{BatchStream, BlockReader};
 use crate::BlockError;
 use crate::paths::files;
-use crate::schema::cols;
+use crate::schema::{SORTED_SERIES_COL, SORTED_TIME_COL, cols};
 use arrow::array::{Int64Array, RecordBatch, StringArray, UInt32Array};
 use futures::TryStreamExt;
 use roaring::RoaringBitmap;
@@ -65,6 +65,37 @@ impl BlockReader {
                 files::PROFILES,
                 &self.profiles_md,
                 &all,
+                series,
+                start_ns,
+                end_ns,
+            )
+            .await?;
+        Ok(stream)
+    }
+
+    /// Like [`Self::profiles_stream`], but decoding only the named columns
+    /// (plus `series_id` and `time_ns`, which the exact filter needs), in
+    /// file order: a query summing totals should not decompress and decode
+    /// the profile ids, by far the largest column.
+    pub async fn profiles_columns_stream(
+        &self,
+        series: &RoaringBitmap,
+        start_ns: i64,
+        end_ns: i64,
+        columns: &[&str],
+    ) -> Result<BatchStream, BlockError> {
+        let schema = crate::schema::profiles();
+        let mut indices = vec![SORTED_SERIES_COL, SORTED_TIME_COL];
+        for name in columns {
+            indices.push(schema.index_of(name)?);
+        }
+        indices.sort_unstable();
+        indices.dedup();
+        let (stream, _) = self
+            .exact_scan(
+                files::PROFILES,
+                &self.profiles_md,
+                &indices,
                 series,
                 start_ns,
                 end_ns,

@@ -3,6 +3,9 @@
 //! a brute-force filter returns.
 
 use crate::common::*;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, UInt32Type};
+use futures::TryStreamExt;
 use kiln_block::{BlockEncoder, BlockReader, WriterConfig};
 use kiln_model::NormalizedProfile;
 use roaring::RoaringBitmap;
@@ -142,6 +145,39 @@ async fn scans_prune_row_groups_and_pages_and_stay_exact() {
             rows.windows(2)
                 .all(|w| (w[0].series_id, w[0].time_ns) <= (w[1].series_id, w[1].time_ns))
         );
+
+        // A projected profiles scan yields the same rows, with only the
+        // asked columns (and the sort columns the filter needs).
+        let projected: Vec<RecordBatch> = reader
+            .profiles_columns_stream(&series, 10 * STEP, 20 * STEP, &["total"])
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        let names: Vec<&str> = projected[0]
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(names, ["series_id", "time_ns", "total"]);
+        let got: Vec<(u32, i64, i64)> = projected
+            .iter()
+            .flat_map(|b| {
+                let ids = b.column(0).as_primitive::<UInt32Type>().clone();
+                let times = b.column(1).as_primitive::<Int64Type>().clone();
+                let totals = b.column(2).as_primitive::<Int64Type>().clone();
+                (0..b.num_rows())
+                    .map(move |i| (ids.value(i), times.value(i), totals.value(i)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let want: Vec<(u32, i64, i64)> = rows
+            .iter()
+            .map(|r| (r.series_id, r.time_ns, r.total))
+            .collect();
+        assert_eq!(got, want);
 
         // aggregate_by_stack sees the same rows as the scan.
         let totals = reader

@@ -3,8 +3,8 @@
 use super::{BlockScan, TableKind};
 use crate::plan::{Segment, Source};
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
-    UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array,
+    UInt64Array,
 };
 use arrow::compute::filter;
 use arrow::datatypes::SchemaRef;
@@ -13,9 +13,6 @@ use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
 use kiln_block::schema::cols;
 use std::sync::Arc;
-
-/// Rows per batch built from `profiles.parquet` records.
-const PROFILE_BATCH_ROWS: usize = 8192;
 
 fn external(e: impl std::error::Error + Send + Sync + 'static) -> DataFusionError {
     DataFusionError::External(Box::new(e))
@@ -86,7 +83,7 @@ fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> Result<&'a T> {
     batch
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<T>())
-        .ok_or_else(|| DataFusionError::Internal(format!("samples batch lacks column {name}")))
+        .ok_or_else(|| DataFusionError::Internal(format!("scanned batch lacks column {name}")))
 }
 
 /// Applies the call-site, profile-id and span filters to a batch of
@@ -139,59 +136,78 @@ fn samples_batch(
     )?)
 }
 
+/// Streams the block's `profiles.parquet` rows, decoding only the
+/// projected columns (a series query needs `series_id`, `time_ns` and
+/// `total`, not the profile ids that make up most of the file).
 async fn open_profiles(
     scan: Arc<BlockScan>,
     schema: SchemaRef,
     projection: Option<Vec<usize>>,
 ) -> Result<BoxStream<'static, Result<RecordBatch>>> {
-    let mut records = scan
+    let full = TableKind::Profiles.schema();
+    let indices: Vec<usize> = match projection {
+        Some(p) => p,
+        None => (0..full.fields().len()).collect(),
+    };
+    // Index 0 is the block column, which the file does not have.
+    let names: Vec<String> = indices
+        .iter()
+        .filter(|&&i| i != 0)
+        .map(|&i| full.field(i).name().clone())
+        .collect();
+    let wanted: Vec<&str> = names.iter().map(String::as_str).collect();
+    let stream = scan
         .reader
-        .profiles(&scan.series, scan.start_ns, scan.end_ns)
+        .profiles_columns_stream(&scan.series, scan.start_ns, scan.end_ns, &wanted)
         .await
         .map_err(external)?;
-    if let Some(pairs) = &scan.profile_filter {
-        records.retain(|r| pairs.contains(&(r.series_id, r.time_ns)));
-    }
-    let index = scan.index;
-    let batches: Vec<Result<RecordBatch>> = records
-        .chunks(PROFILE_BATCH_ROWS)
-        .map(|chunk| {
-            let all: Vec<ArrayRef> = vec![
-                Arc::new(UInt32Array::from_value(index, chunk.len())),
-                Arc::new(UInt32Array::from_iter_values(
-                    chunk.iter().map(|r| r.series_id),
-                )),
-                Arc::new(Int64Array::from_iter_values(
-                    chunk.iter().map(|r| r.time_ns),
-                )),
-                Arc::new(Int64Array::from_iter_values(
-                    chunk.iter().map(|r| r.duration_ns),
-                )),
-                Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.total))),
-                Arc::new(UInt32Array::from_iter_values(
-                    chunk.iter().map(|r| r.sample_count),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    chunk.iter().map(|r| &r.profile_id),
-                )),
-            ];
-            project(all, &schema, projection.as_deref(), chunk.len())
-        })
-        .collect();
-    Ok(futures::stream::iter(batches).boxed())
+    let batches = stream.map_err(external).and_then(move |batch| {
+        let out = profiles_batch(&scan, &batch, &schema, &indices);
+        async move { out }
+    });
+    Ok(batches
+        .try_filter(|b| futures::future::ready(b.num_rows() > 0))
+        .boxed())
 }
 
-/// A batch of `schema` from the table's full column list.
-fn project(
-    all: Vec<ArrayRef>,
+/// Applies the profile-id filter to a batch of `profiles.parquet` columns,
+/// then adds the block column and projects to `indices` of the table.
+fn profiles_batch(
+    scan: &BlockScan,
+    batch: &RecordBatch,
     schema: &SchemaRef,
-    projection: Option<&[usize]>,
-    rows: usize,
+    indices: &[usize],
 ) -> Result<RecordBatch> {
-    let columns = match projection {
-        Some(p) => p.iter().map(|&i| all[i].clone()).collect(),
-        None => all,
-    };
+    let mask = scan.profile_filter.as_ref().map(|pairs| {
+        let series = column::<UInt32Array>(batch, cols::SERIES_ID)?;
+        let times = column::<Int64Array>(batch, cols::TIME_NS)?;
+        Ok::<_, DataFusionError>(
+            (0..batch.num_rows())
+                .map(|i| Some(pairs.contains(&(series.value(i), times.value(i)))))
+                .collect::<BooleanArray>(),
+        )
+    });
+    let mask = mask.transpose()?;
+    let rows = mask
+        .as_ref()
+        .map_or(batch.num_rows(), BooleanArray::true_count);
+    let full = TableKind::Profiles.schema();
+    let columns = indices
+        .iter()
+        .map(|&i| -> Result<ArrayRef> {
+            if i == 0 {
+                return Ok(Arc::new(UInt32Array::from_value(scan.index, rows)));
+            }
+            let name = full.field(i).name();
+            let c = batch.column_by_name(name).ok_or_else(|| {
+                DataFusionError::Internal(format!("profiles batch lacks column {name}"))
+            })?;
+            Ok(match &mask {
+                Some(m) => filter(c.as_ref(), m)?,
+                None => c.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
