@@ -30,9 +30,8 @@ pub fn decode_push(
             let raw =
                 pprof::decompress_if_gzip(&sample.raw_profile, limits.max_decompressed_bytes)?;
             decoded.decompressed_bytes += raw.len();
-            let profile = pprof::decode(&raw, limits)?;
             let profile_id = new_profile_id();
-            let mut profiles = pprof::normalise(&profile, &labels, &profile_id, limits)?;
+            let mut profiles = pprof::decode_and_normalise(&raw, &labels, &profile_id, limits)?;
             for p in &mut profiles {
                 if p.time_nanos == 0 {
                     p.time_nanos = now_ns;

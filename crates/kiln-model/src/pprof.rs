@@ -17,9 +17,11 @@ mod decode;
 mod normalise;
 mod series;
 mod symbols;
+mod view;
+mod wire;
 
 pub use decode::{decode, decompress_if_gzip, is_gzip};
-pub use normalise::normalise;
+pub use normalise::{decode_and_normalise, normalise};
 pub(crate) use series::with_derived_labels;
 pub use series::{build_series_labels, sanitize_label_name};
 

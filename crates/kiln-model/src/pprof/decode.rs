@@ -2,7 +2,7 @@
 
 use crate::error::ModelError;
 use crate::limits::exceeds;
-use flate2::read::MultiGzDecoder;
+use flate2::bufread::MultiGzDecoder;
 use kiln_proto::google::v1::Profile;
 use prost::Message;
 use std::borrow::Cow;
@@ -30,8 +30,9 @@ pub fn decompress_if_gzip(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, M
         }
         return Ok(Cow::Borrowed(bytes));
     }
+    // The `bufread` decoder reads the slice in place (no 32 KiB copy buffer).
     let decoder = MultiGzDecoder::new(bytes);
-    let mut out = Vec::with_capacity(initial_capacity(bytes.len(), limit));
+    let mut out = Vec::with_capacity(initial_capacity(bytes, limit));
     let read = if limit == 0 {
         decoder.take(u64::MAX).read_to_end(&mut out)
     } else {
@@ -46,10 +47,25 @@ pub fn decompress_if_gzip(bytes: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, M
     Ok(Cow::Owned(out))
 }
 
-/// A guess at the inflated size (pprof compresses about 4×), capped by the limit
-/// so that a tiny bomb cannot make us reserve much up front.
-fn initial_capacity(compressed: usize, limit: usize) -> usize {
-    let guess = compressed.saturating_mul(4).min(64 << 20);
+/// Deflate never expands more than about 1032:1, so no honest gzip member
+/// inflates to more than this many times its compressed size.
+const MAX_DEFLATE_RATIO: usize = 1032;
+
+/// The inflated size to reserve up front: the gzip trailer's ISIZE (the last
+/// member's size mod 2^32, so only a hint) when deflate could produce it from
+/// these bytes, else a guess of 4× (pprof compresses about 4×); always capped
+/// by the limit, so that a tiny bomb cannot make us reserve much up front.
+fn initial_capacity(gz: &[u8], limit: usize) -> usize {
+    let compressed = gz.len();
+    let trailer = gz
+        .len()
+        .checked_sub(4)
+        .map(|at| u32::from_le_bytes([gz[at], gz[at + 1], gz[at + 2], gz[at + 3]]) as usize);
+    let guess = match trailer {
+        Some(isize) if isize > 0 && isize <= compressed.saturating_mul(MAX_DEFLATE_RATIO) => isize,
+        _ => compressed.saturating_mul(4),
+    }
+    .min(64 << 20);
     if limit == 0 {
         guess
     } else {

@@ -1,17 +1,19 @@
 //! Symbol resolution: string table, id lookups, locations → deduplicated frames.
 
+use super::view::{LocationRef, ProfileView};
 use crate::error::ModelError;
 use crate::limits::NormalizeLimits;
 use crate::profile::Frame;
 use foldhash::HashMap;
-use kiln_proto::google::v1::{Location, Profile};
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 
 /// Bounds-checked access to a pprof string table.
 #[derive(Clone, Copy)]
-pub(super) struct Strings<'a>(&'a [String]);
+pub(super) struct Strings<'a>(&'a [&'a str]);
 
 impl<'a> Strings<'a> {
-    pub(super) fn new(table: &'a [String]) -> Self {
+    pub(super) fn new(table: &'a [&'a str]) -> Self {
         Self(table)
     }
 
@@ -24,7 +26,7 @@ impl<'a> Strings<'a> {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.0.get(i))
-            .map(String::as_str)
+            .copied()
             .ok_or(ModelError::StringIndexOutOfRange {
                 index,
                 len: self.0.len(),
@@ -75,7 +77,7 @@ impl IdIndex {
 
 /// Resolves locations into frames, interning each distinct frame once.
 pub(super) struct Symbols<'a> {
-    profile: &'a Profile,
+    profile: &'a ProfileView<'a>,
     strings: Strings<'a>,
     limits: &'a NormalizeLimits,
     locations: IdIndex,
@@ -85,37 +87,61 @@ pub(super) struct Symbols<'a> {
     resolved: Vec<Option<(u32, u32)>>,
     flat: Vec<u32>,
     frames: Vec<Frame>,
-    frame_ids: HashMap<Frame, u32>,
+    /// Distinct frames by content, borrowing the string table, so that a
+    /// frame's strings are copied once (into `frames`) and never for lookups.
+    frame_ids: HashMap<FrameKey<'a>, u32>,
+}
+
+/// A frame's identity: the same fields as [`Frame`], borrowed.
+#[derive(PartialEq, Eq, Hash)]
+struct FrameKey<'a> {
+    function: Cow<'a, str>,
+    system_name: &'a str,
+    file: &'a str,
+    line: i64,
+    binary: &'a str,
+}
+
+impl FrameKey<'_> {
+    fn to_frame(&self) -> Frame {
+        Frame {
+            function: self.function.to_string(),
+            system_name: self.system_name.to_string(),
+            file: self.file.to_string(),
+            line: self.line,
+            binary: self.binary.to_string(),
+        }
+    }
 }
 
 impl<'a> Symbols<'a> {
     /// Indexes the profile's tables and checks every id and string index they
     /// use, so that a bad reference fails even when no sample reaches it.
     pub(super) fn new(
-        profile: &'a Profile,
+        profile: &'a ProfileView<'a>,
         limits: &'a NormalizeLimits,
     ) -> Result<Self, ModelError> {
-        let strings = Strings::new(&profile.string_table);
-        let locations = IdIndex::new("location", profile.location.iter().map(|l| l.id))?;
-        let functions = IdIndex::new("function", profile.function.iter().map(|f| f.id))?;
-        let mappings = IdIndex::new("mapping", profile.mapping.iter().map(|m| m.id))?;
-        for f in &profile.function {
+        let strings = Strings::new(&profile.strings);
+        let locations = IdIndex::new("location", profile.locations.iter().map(|l| l.id))?;
+        let functions = IdIndex::new("function", profile.functions.iter().map(|f| f.id))?;
+        let mappings = IdIndex::new("mapping", profile.mappings.iter().map(|m| m.id))?;
+        for f in &profile.functions {
             strings.get(f.name)?;
             strings.get(f.system_name)?;
             strings.get(f.filename)?;
         }
-        for m in &profile.mapping {
+        for m in &profile.mappings {
             strings.get(m.filename)?;
             strings.get(m.build_id)?;
         }
-        for loc in &profile.location {
+        for loc in &profile.locations {
             if loc.mapping_id != 0 && mappings.get(loc.mapping_id).is_none() {
                 return Err(ModelError::InvalidProfile(format!(
                     "location {} references unknown mapping id {}",
                     loc.id, loc.mapping_id
                 )));
             }
-            for line in &loc.line {
+            for line in &profile.lines[loc.lines.clone()] {
                 if functions.get(line.function_id).is_none() {
                     return Err(ModelError::UnknownFunction(line.function_id));
                 }
@@ -128,10 +154,10 @@ impl<'a> Symbols<'a> {
             locations,
             functions,
             mappings,
-            resolved: vec![None; profile.location.len()],
-            flat: Vec::new(),
-            frames: Vec::new(),
-            frame_ids: HashMap::default(),
+            resolved: vec![None; profile.locations.len()],
+            flat: Vec::with_capacity(profile.lines.len()),
+            frames: Vec::with_capacity(profile.lines.len()),
+            frame_ids: HashMap::with_capacity_and_hasher(profile.lines.len(), Default::default()),
         })
     }
 
@@ -180,29 +206,30 @@ impl<'a> Symbols<'a> {
             return Ok(range);
         }
         let profile = self.profile;
-        let loc = &profile.location[pos];
+        let loc = &profile.locations[pos];
         let start = self.flat.len() as u32;
         let binary = self.binary(loc)?;
-        if loc.line.is_empty() {
-            let frame = Frame {
-                function: format!("0x{:x}", loc.address),
-                binary: binary.to_string(),
-                ..Default::default()
-            };
-            let idx = self.intern(frame);
+        let lines = &profile.lines[loc.lines.clone()];
+        if lines.is_empty() {
+            let idx = self.intern(FrameKey {
+                function: Cow::Owned(format!("0x{:x}", loc.address)),
+                system_name: "",
+                file: "",
+                line: 0,
+                binary,
+            });
             self.flat.push(idx);
         }
-        for line in &loc.line {
+        for line in lines {
             // Checked in `new`.
-            let f = &profile.function[self.functions.get(line.function_id).unwrap_or_default()];
-            let frame = Frame {
-                function: self.symbol(f.name)?.to_string(),
-                system_name: self.symbol(f.system_name)?.to_string(),
-                file: self.symbol(f.filename)?.to_string(),
+            let f = &profile.functions[self.functions.get(line.function_id).unwrap_or_default()];
+            let idx = self.intern(FrameKey {
+                function: Cow::Borrowed(self.symbol(f.name)?),
+                system_name: self.symbol(f.system_name)?,
+                file: self.symbol(f.filename)?,
                 line: line.line,
-                binary: binary.to_string(),
-            };
-            let idx = self.intern(frame);
+                binary,
+            });
             self.flat.push(idx);
         }
         let range = (start, self.flat.len() as u32 - start);
@@ -211,9 +238,9 @@ impl<'a> Symbols<'a> {
     }
 
     /// The (truncated) file name of the location's mapping, or "".
-    fn binary(&self, loc: &Location) -> Result<&'a str, ModelError> {
+    fn binary(&self, loc: &LocationRef) -> Result<&'a str, ModelError> {
         match self.mappings.get(loc.mapping_id) {
-            Some(pos) => self.symbol(self.profile.mapping[pos].filename),
+            Some(pos) => self.symbol(self.profile.mappings[pos].filename),
             None => Ok(""),
         }
     }
@@ -222,13 +249,15 @@ impl<'a> Symbols<'a> {
         Ok(self.limits.truncate_symbol(self.strings.get(index)?))
     }
 
-    fn intern(&mut self, frame: Frame) -> u32 {
-        if let Some(&idx) = self.frame_ids.get(&frame) {
-            return idx;
+    fn intern(&mut self, key: FrameKey<'a>) -> u32 {
+        match self.frame_ids.entry(key) {
+            Entry::Occupied(seen) => *seen.get(),
+            Entry::Vacant(new) => {
+                let idx = self.frames.len() as u32;
+                self.frames.push(new.key().to_frame());
+                new.insert(idx);
+                idx
+            }
         }
-        let idx = self.frames.len() as u32;
-        self.frames.push(frame.clone());
-        self.frame_ids.insert(frame, idx);
-        idx
     }
 }

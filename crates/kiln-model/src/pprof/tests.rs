@@ -2,6 +2,7 @@
 
 mod agents;
 mod prop;
+mod wire;
 
 use super::*;
 use crate::error::ModelError;

@@ -4,7 +4,7 @@
 use super::labels;
 use crate::labels::Labels;
 use crate::limits::NormalizeLimits;
-use crate::pprof::{decode, decompress_if_gzip, normalise};
+use crate::pprof::{decode, decode_and_normalise, decompress_if_gzip, normalise};
 use crate::profile::NormalizedProfile;
 use crate::text::{legacy_profile_type, parse_folded, parse_legacy_name, profile_from_stacks};
 use flate2::read::GzDecoder;
@@ -75,6 +75,12 @@ fn check(
         "{file}: sample types"
     );
     let out = normalise(&p, series, "pid", &NormalizeLimits::default()).expect("normalise");
+    let fused = decode_and_normalise(&bytes, series, "pid", &NormalizeLimits::default());
+    assert_eq!(
+        fused.expect("decode_and_normalise"),
+        out,
+        "{file}: fast decoder"
+    );
     assert_eq!(normalised_totals(&out), want, "{file}: totals per type");
     let mut got_ids: Vec<String> = out.iter().map(|p| p.profile_type.id()).collect();
     got_ids.sort();

@@ -3,7 +3,7 @@
 
 use super::{Builder, gzip, labels, names};
 use crate::limits::NormalizeLimits;
-use crate::pprof::{decode, normalise};
+use crate::pprof::{decode, decode_and_normalise, normalise};
 use kiln_proto::google::v1::Profile;
 use proptest::prelude::*;
 use prost::Message;
@@ -140,6 +140,8 @@ proptest! {
         prop_assert_eq!(&decoded, &p);
         let series = labels(&[("__name__", "test"), ("service_name", "svc")]);
         let out = normalise(&decoded, &series, "id", &NormalizeLimits::default()).unwrap();
+        let fused = decode_and_normalise(&bytes, &series, "id", &NormalizeLimits::default());
+        prop_assert_eq!(&fused.unwrap(), &out, "fast decoder differs from prost");
         let mut got = BTreeMap::new();
         for np in &out {
             let t = TYPES.iter().position(|t| *t == np.profile_type.sample_type).unwrap();
