@@ -11,7 +11,7 @@ use kiln_meta_postgres::test_server::TestPostgres;
 use kiln_meta_postgres::{PostgresConfig, PostgresMetastore};
 use kiln_store::emulators::{Emulator, EmulatorKind, unique_prefix};
 
-use crate::server::{KilnServer, ServerBuilder};
+use crate::server::{KilnServer, ServerBuilder, get};
 
 /// One bucket prefix and one database for a test's processes.
 pub struct Backing {
@@ -73,4 +73,15 @@ pub async fn wait_for_level_1(postgres_url: &str, within: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The sum of every sample of counter `name` in `server`'s `/metrics`.
+pub async fn counter(server: &KilnServer, name: &str) -> f64 {
+    get(&server.url("/metrics"))
+        .await
+        .text()
+        .lines()
+        .filter(|l| l.split(['{', ' ']).next() == Some(name))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b)
 }

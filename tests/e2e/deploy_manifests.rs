@@ -378,6 +378,7 @@ fn each_deployment_loads_an_s3_postgres_config_for_its_role() {
     let objects = objects();
     let known_flags = server_flags();
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut worker_secrets = Vec::new();
     for deployment in of_kind(&objects, "Deployment") {
         let what = deployment.describe();
         let launch = launch(&objects, deployment);
@@ -428,7 +429,16 @@ fn each_deployment_loads_an_s3_postgres_config_for_its_role() {
             http_port(deployment),
             "{what}: server.listen is the container's http port"
         );
+        if matches!(role_of(deployment), Role::Querier | Role::QueryFrontend) {
+            worker_secrets.push((what.clone(), config.querier.worker_secret()));
+        }
     }
+    // Frontends and queriers share one worker secret.
+    assert_eq!(worker_secrets.len(), 2, "{worker_secrets:?}");
+    assert!(
+        worker_secrets[0].1.is_some() && worker_secrets[0].1 == worker_secrets[1].1,
+        "query-frontend and querier need the same querier.worker_secret: {worker_secrets:?}"
+    );
 }
 
 #[test]

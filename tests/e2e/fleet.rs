@@ -26,7 +26,10 @@
 //! * flame graphs, series by `push_id` and profile types through the
 //!   frontend equal the single-process server's on the same acknowledged
 //!   profiles; the queriers did the scanning, and the frontend counted
-//!   retries (`kiln_query_distributed_retries_total`).
+//!   retries (`kiln_query_distributed_retries_total`);
+//! * with `querier.worker_secret` set on every role, as deployed: the
+//!   frontend's calls and the queriers' calls to each other (SelectSeries'
+//!   shuffle) carry it.
 //!
 //! * [`topology`]: the processes and their configuration.
 //! * [`workload`]: the profiles, push clients and query loops.
@@ -36,6 +39,7 @@ mod compare;
 mod topology;
 mod workload;
 
+use crate::cluster::counter;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -230,17 +234,6 @@ async fn assert_roles_are_split(fleet: &Fleet) {
         let reply = get(&server.url("/metrics")).await;
         assert_eq!(reply.status, 200, "{role}'s /metrics: {reply:?}");
     }
-}
-
-/// The sum of every sample of counter `name` in `server`'s `/metrics`.
-async fn counter(server: &KilnServer, name: &str) -> f64 {
-    get(&server.url("/metrics"))
-        .await
-        .text()
-        .lines()
-        .filter(|l| l.split(['{', ' ']).next() == Some(name))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .fold(0.0, |a, b| a + b)
 }
 
 /// The queriers, not the frontend alone, scanned blocks, and the frontend

@@ -6,6 +6,9 @@
 //! * a query-frontend answers for what the ingester wrote and refuses
 //!   pushes; with `querier.peers` set it gets the same answer, and the
 //!   querier serves the distributed worker (only);
+//! * with `querier.worker_secret`, the querier refuses worker calls
+//!   without it (`unauthenticated`): a frontend with the secret distributes,
+//!   one with another secret answers in process, alike;
 //! * a compactor compacts the ingester's level-0 blocks;
 //! * `/ready` and `/metrics` answer on every role; a frontend whose
 //!   `querier.peers_dns` resolves to nothing answers `/ready` with 503;
@@ -23,7 +26,7 @@ use hyper::Method;
 use kiln_proto::querier::v1::{SelectMergeStacktracesRequest, SelectMergeStacktracesResponse};
 use prost::Message;
 
-use crate::cluster::{Backing, wait_for_level_1};
+use crate::cluster::{Backing, counter, wait_for_level_1};
 use crate::query::{CPU, TREE_A, TREE_B, minutes_ago, now_ms, push_cpu, rpc_json, rpc_proto};
 use crate::server::*;
 
@@ -52,13 +55,27 @@ async fn total(server: &KilnServer, service: &str) -> i64 {
 
 /// A unary gRPC call over h2c with an arbitrary path and message.
 async fn grpc_call(server: &KilnServer, path: &str, message: &[u8]) -> Reply {
+    grpc_call_with(server, path, message, &[]).await
+}
+
+/// [`grpc_call`] with extra request headers.
+async fn grpc_call_with(
+    server: &KilnServer,
+    path: &str,
+    message: &[u8],
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut framed = vec![0u8];
     framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
     framed.extend_from_slice(message);
     let request = request(
         Method::POST,
         &server.url(path),
-        &[("content-type", "application/grpc"), ("te", "trailers")],
+        &[
+            &[("content-type", "application/grpc"), ("te", "trailers")],
+            headers,
+        ]
+        .concat(),
         full(framed),
     );
     send(request, true).await
@@ -274,6 +291,107 @@ async fn frontend_runs_queries_on_a_querier_process() {
         "kiln_server_rpc_requests_total",
     )
     .await;
+}
+
+const SECRET: &str = "roles-e2e-worker-secret-0123456789";
+
+/// `SelectSeries` of CPU by `service_name` over the hours before `end`, as
+/// JSON.
+async fn series_by_service(server: &KilnServer, end: i64) -> serde_json::Value {
+    let body = serde_json::json!({
+        "profileTypeID": CPU,
+        "labelSelector": "{}",
+        "start": end - 6 * 3_600_000,
+        "end": end,
+        "step": 60,
+        "groupBy": ["service_name"],
+    });
+    let reply = rpc_json(server, "SelectSeries", body, None).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let json: serde_json::Value = serde_json::from_slice(&reply.body).expect("JSON");
+    assert!(json["series"][0]["points"].as_array().is_some(), "{json}");
+    json
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_calls_need_the_cluster_secret() {
+    let shared = Backing::new("roles-e2e").await;
+    let ingester = shared.role("ingester").start().await;
+    let querier = shared
+        .role("querier")
+        .env("KILN_QUERIER__WORKER_SECRET", SECRET)
+        .start()
+        .await;
+    let frontend = |secret: &str| {
+        shared
+            .role("query-frontend")
+            .env("KILN_QUERIER__PEERS", &querier.url(""))
+            .env("KILN_QUERIER__WORKER_SECRET", secret)
+            .start()
+    };
+    let trusted = frontend(SECRET).await;
+    let stranger = frontend("another-secret-0123456789").await;
+    // Two flushes, two blocks: a plan over one block stays on the frontend.
+    for (minutes, tree) in [(5, TREE_A), (4, TREE_B)] {
+        push_cpu(
+            &ingester,
+            None,
+            &[("service_name", "api")],
+            minutes_ago(minutes),
+            tree,
+        )
+        .await;
+    }
+    let reference = shared.role("query-frontend").start().await;
+    let expected = total(&reference, "api").await;
+    assert!(expected > 0);
+
+    // With the secret: the querier runs the scans. (Calls between workers,
+    // which carry the secret too, need several queriers: the fleet test.)
+    assert_eq!(total(&trusted, "api").await, expected);
+    let end = now_ms() + 3_600_000;
+    assert_eq!(
+        series_by_service(&trusted, end).await,
+        series_by_service(&reference, end).await
+    );
+    let tasks = counter(&querier, "kiln_query_worker_tasks_total").await;
+    assert!(
+        tasks > 0.0,
+        "the querier ran no task for the trusted frontend; querier metrics:\n{}\nfrontend metrics:\n{}",
+        get(&querier.url("/metrics")).await.text(),
+        get(&trusted.url("/metrics")).await.text()
+    );
+
+    // Another secret: the querier refuses, the frontend answers alone.
+    assert_eq!(total(&stranger, "api").await, expected);
+    assert_eq!(
+        counter(&querier, "kiln_query_worker_tasks_total").await,
+        tasks,
+        "the querier ran a plan from a frontend with another secret"
+    );
+    assert!(counter(&stranger, "kiln_query_distributed_fallbacks_total").await >= 1.0);
+
+    // Direct calls: none or a wrong token is unauthenticated, naming the
+    // setting and never echoing the secret.
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer another-secret-0123456789")],
+        vec![("authorization", SECRET)],
+    ] {
+        let (status, message) =
+            grpc_status(&grpc_call_with(&querier, WORKER_INFO, b"", &headers).await);
+        assert_eq!(status, "16", "{headers:?}: {message}");
+        assert!(message.contains("querier.worker_secret"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+    }
+    let bearer = format!("Bearer {SECRET}");
+    let reply = grpc_call_with(&querier, WORKER_INFO, b"", &[("authorization", &bearer)]).await;
+    let trailers = reply.trailers.clone().unwrap_or_default();
+    assert_eq!(
+        trailers.get("grpc-status").map(|v| v.to_str().unwrap()),
+        Some("0"),
+        "{reply:?}"
+    );
 }
 
 /// `kiln server` with `env`, expected to exit at startup; its stderr.

@@ -145,28 +145,34 @@ impl DataFusionEngine {
     /// `peers` (`datafusion-distributed` workers, see
     /// [`crate::distributed`]); planning, label and profile-type queries and
     /// the final merge stay in this process.
+    /// Every worker call carries `secret` when given (queriers configured
+    /// with one refuse calls without it).
     pub fn distributed(
         store: Arc<dyn ObjectStore>,
         metastore: Arc<dyn Metastore>,
         config: EngineConfig,
         peers: Arc<dyn crate::distributed::PeerSource>,
+        secret: Option<crate::distributed::WorkerSecret>,
     ) -> Result<Self, QueryError> {
-        Self::build(store, metastore, config, Some(peers))
+        Self::build(store, metastore, config, Some((peers, secret)))
     }
 
     fn build(
         store: Arc<dyn ObjectStore>,
         metastore: Arc<dyn Metastore>,
         config: EngineConfig,
-        peers: Option<Arc<dyn crate::distributed::PeerSource>>,
+        peers: Option<(
+            Arc<dyn crate::distributed::PeerSource>,
+            Option<crate::distributed::WorkerSecret>,
+        )>,
     ) -> Result<Self, QueryError> {
         let target_partitions = or_cores(config.target_partitions);
         let session = SessionConfig::new().with_target_partitions(target_partitions);
         let blocks = Arc::new(BlockCache::new(store, config.cache));
         let scan_counters: Arc<ScanCounters> = Arc::default();
-        let coordinator = peers.map(|peers| {
+        let coordinator = peers.map(|(peers, secret)| {
             let codec = crate::KilnPlanCodec::new(blocks.clone(), scan_counters.clone());
-            Coordinator::new(peers, codec, target_partitions)
+            Coordinator::new(peers, codec, target_partitions, secret)
         });
         Ok(Self {
             inner: Arc::new(Inner {

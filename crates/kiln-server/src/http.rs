@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use kiln_model::clock::SystemClock;
 use kiln_query::QueryEngine;
-use kiln_query::distributed::{KilnWorker, WORKER_PATH_PREFIX};
+use kiln_query::distributed::KilnWorker;
 use kiln_sql::SqlEngine;
 use tokio::net::TcpListener;
 
@@ -27,6 +27,7 @@ use crate::push::{self, PushSink};
 use crate::querier::{self, Querier};
 use crate::readiness::Readiness;
 use crate::rpc::RpcRouter;
+use crate::worker_auth;
 use crate::{sql_http, unserved};
 
 /// What one process serves on its port, by role (`--target`). A `None`
@@ -123,10 +124,7 @@ pub fn router_for(config: Arc<KilnConfig>, apis: Apis) -> Router {
         );
     }
     if let Some(worker) = &apis.querier_worker {
-        router = router.route_service(
-            &format!("{WORKER_PATH_PREFIX}{{*method}}"),
-            worker.worker().into_worker_server(),
-        );
+        router = router.merge(worker_auth::routes(worker, config.querier.worker_secret()));
     }
     if apis.query.is_some() || apis.sql.is_some() {
         // Without an engine the SQL route answers 501 (an embedder's choice).

@@ -59,6 +59,7 @@ mod rpc;
 mod sql_http;
 pub mod tenant;
 mod unserved;
+mod worker_auth;
 
 pub use config::{ConfigError, ConfigSources, KilnConfig, Limits};
 pub use error::{ApiError, Code};

@@ -37,7 +37,14 @@ impl Fleet {
     /// (it needs the queriers' addresses).
     pub async fn start(ingesters: usize, queriers: usize) -> Fleet {
         let backing = Backing::new("fleet").await;
-        let role = |target: &str| backing.role(target);
+        // Every role shares the worker secret, as the deploy manifests do
+        // (only frontends and queriers use it).
+        let role = |target: &str| {
+            backing.role(target).env(
+                "KILN_QUERIER__WORKER_SECRET",
+                "fleet-worker-secret-0123456789",
+            )
+        };
 
         let started_queriers = join_all((0..queriers).map(|_| role("querier").start()));
         let started_ingesters = join_all((0..ingesters).map(|_| role("ingester").start()));

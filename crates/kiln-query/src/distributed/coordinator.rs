@@ -98,8 +98,9 @@ impl Coordinator {
         peers: Arc<dyn PeerSource>,
         codec: KilnPlanCodec,
         target_partitions: usize,
+        secret: Option<super::WorkerSecret>,
     ) -> Self {
-        let channels = PeerChannels::default();
+        let channels = PeerChannels::new(secret);
         let config = SessionConfig::new().with_target_partitions(target_partitions);
         let state = SessionStateBuilder::new()
             .with_default_features()

@@ -14,15 +14,18 @@
 //!
 //! Parts: [`peers`](PeerSource) (where the queriers are), `split` (how a
 //! `BlockScanExec` spreads over tasks), `coordinator` (planning, retries,
-//! fallback), `worker` (the querier side). Label, series and profile-type
+//! fallback), `worker` (the querier side), `auth` (the secret worker calls
+//! carry). Label, series and profile-type
 //! queries read block metadata and indexes and stay on the frontend.
 
+mod auth;
 mod channels;
 mod coordinator;
 mod peers;
 mod split;
 mod worker;
 
+pub use auth::{WORKER_AUTH_HEADER, WorkerSecret};
 pub(crate) use coordinator::Coordinator;
 pub use coordinator::DistributedStats;
 pub use datafusion_distributed::Worker;

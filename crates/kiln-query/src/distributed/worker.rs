@@ -8,6 +8,8 @@
 //! SQL on the same port without sharing a path.
 
 use super::WORKER_TASKS_TOTAL;
+use super::auth::WorkerSecret;
+use super::channels::PeerChannels;
 use crate::blocks::{BlockCache, BlockCacheStats};
 use crate::codec::{KilnPlanCodec, TaskSymbols};
 use crate::engine::EngineConfig;
@@ -50,12 +52,20 @@ impl std::fmt::Debug for KilnWorker {
 /// `worker_service(..).worker().into_worker_server()` (a tonic service) at
 /// [`WORKER_PATH_PREFIX`]; fragments run on the serving tokio runtime, which
 /// must be multi-threaded (decoding loads blocks with `block_in_place`).
-pub fn worker_service(store: Arc<dyn ObjectStore>, config: EngineConfig) -> KilnWorker {
+///
+/// A stage that reads another stage's output (a shuffle) makes this worker
+/// call its peers: those calls carry `secret` like a frontend's.
+pub fn worker_service(
+    store: Arc<dyn ObjectStore>,
+    config: EngineConfig,
+    secret: Option<WorkerSecret>,
+) -> KilnWorker {
     let blocks = Arc::new(BlockCache::new(store, config.cache));
     let scan_counters: Arc<ScanCounters> = Arc::default();
     let tasks = Arc::new(AtomicU64::new(0));
     let sessions = KilnSessions {
         codec: KilnPlanCodec::new(blocks.clone(), scan_counters.clone()),
+        channels: PeerChannels::new(secret),
         tasks: tasks.clone(),
     };
     KilnWorker {
@@ -93,6 +103,8 @@ impl KilnWorker {
 /// this worker's caches, and a task count.
 struct KilnSessions {
     codec: KilnPlanCodec,
+    /// Connections to other workers, for stages reading their output.
+    channels: PeerChannels,
     tasks: Arc<AtomicU64>,
 }
 
@@ -110,6 +122,7 @@ impl WorkerSessionBuilder for KilnSessions {
         let mut state = ctx
             .builder
             .with_distributed_user_codec(self.codec.clone())
+            .with_distributed_channel_resolver(self.channels.clone())
             .build();
         state
             .config_mut()

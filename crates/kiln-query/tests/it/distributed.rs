@@ -28,7 +28,7 @@ impl TestWorker {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.set_nonblocking(true).expect("nonblocking");
         let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        let worker = worker_service(store, EngineConfig::default());
+        let worker = worker_service(store, EngineConfig::default(), None);
         let service = worker.worker().into_worker_server();
         runtime.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
@@ -96,6 +96,7 @@ fn distributed(env: &Env, peers: Arc<dyn PeerSource>) -> DataFusionEngine {
         env.meta.clone(),
         EngineConfig::default(),
         peers,
+        None,
     )
     .expect("distributed engine")
 }

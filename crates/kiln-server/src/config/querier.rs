@@ -5,14 +5,21 @@
 //! A/AAAA records are re-resolved every `peers_refresh_interval`), the
 //! frontend plans each query and spreads scans and partial aggregation over
 //! those queriers (docs/operations.md, "Running roles as separate processes").
+//! `worker_secret`, set alike on frontends and queriers, is the bearer token
+//! every worker call must carry.
 
+use std::fmt;
 use std::time::Duration;
 
 use axum::http::Uri;
+use kiln_query::distributed::WorkerSecret;
 use serde::{Deserialize, Serialize};
 
+/// Shortest `worker_secret` accepted: a guessable token protects nothing.
+const MIN_SECRET_LEN: usize = 16;
+
 /// `[querier]`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct QuerierConfig {
     /// Base URLs of querier processes, e.g. `http://10.0.0.5:4040`.
@@ -24,6 +31,23 @@ pub struct QuerierConfig {
     /// How often `peers_dns` is resolved again.
     #[serde(with = "humantime_serde")]
     pub peers_refresh_interval: Duration,
+    /// Shared by the cluster's frontends and queriers: frontends send it
+    /// with every worker call, queriers refuse worker calls without it.
+    /// Empty = worker calls are not authenticated (then only frontends may
+    /// reach the queriers' port). In the environment:
+    /// `KILN_QUERIER__WORKER_SECRET`, from a secret store.
+    pub worker_secret: String,
+}
+
+impl fmt::Debug for QuerierConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuerierConfig")
+            .field("peers", &self.peers)
+            .field("peers_dns", &self.peers_dns)
+            .field("peers_refresh_interval", &self.peers_refresh_interval)
+            .field("worker_secret", &self.worker_secret().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl Default for QuerierConfig {
@@ -32,6 +56,7 @@ impl Default for QuerierConfig {
             peers: Vec::new(),
             peers_dns: String::new(),
             peers_refresh_interval: Duration::from_secs(10),
+            worker_secret: String::new(),
         }
     }
 }
@@ -67,8 +92,35 @@ impl QuerierConfig {
         )
     }
 
+    /// The worker secret, if one is set (call after validation).
+    pub fn worker_secret(&self) -> Option<WorkerSecret> {
+        if self.worker_secret.is_empty() {
+            return None;
+        }
+        WorkerSecret::new(&self.worker_secret)
+    }
+
     /// Why the section is inconsistent, if it is: `(key, message)`.
     pub(crate) fn problem(&self) -> Option<(&'static str, String)> {
+        let secret = &self.worker_secret;
+        if !secret.is_empty() {
+            // The value itself never goes into a message.
+            if secret.len() < MIN_SECRET_LEN {
+                return Some((
+                    "querier.worker_secret",
+                    format!(
+                        "is {} characters long; use at least {MIN_SECRET_LEN} (e.g. `openssl rand -hex 32`)",
+                        secret.len()
+                    ),
+                ));
+            }
+            if WorkerSecret::new(secret).is_none() || secret.contains(' ') {
+                return Some((
+                    "querier.worker_secret",
+                    "may hold only visible ASCII characters without spaces".into(),
+                ));
+            }
+        }
         for peer in &self.peers {
             if let Err(message) = parse_peer(peer) {
                 return Some(("querier.peers", message));
@@ -179,6 +231,32 @@ mod tests {
             config.querier.peers_refresh_interval,
             Duration::from_secs(3)
         );
+    }
+
+    #[test]
+    fn worker_secret_is_checked_and_never_shown() {
+        let secret = "0123456789abcdef0123";
+        let config = load(&[("KILN_QUERIER__WORKER_SECRET", secret)]).expect("valid");
+        assert!(config.querier.worker_secret().is_some());
+        assert!(!format!("{config:?}").contains(secret), "Debug shows it");
+        assert!(
+            load(&[])
+                .expect("defaults")
+                .querier
+                .worker_secret()
+                .is_none()
+        );
+
+        let (key, message) = error_key(load(&[("KILN_QUERIER__WORKER_SECRET", "short")]));
+        assert_eq!(key, "querier.worker_secret");
+        assert!(message.contains("at least 16"), "{message}");
+        assert!(!message.contains("short"), "{message}");
+        let (key, message) = error_key(load(&[(
+            "KILN_QUERIER__WORKER_SECRET",
+            "0123456789 abcdef0123",
+        )]));
+        assert_eq!(key, "querier.worker_secret");
+        assert!(message.contains("visible ASCII"), "{message}");
     }
 
     #[test]

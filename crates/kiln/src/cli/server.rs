@@ -80,7 +80,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     // `all` answers queries in process: it serves no worker (and keeps no
     // second set of block caches for one).
     let querier_worker = (runs(Role::Querier) && config.target != Target::all())
-        .then(|| querier::worker(store.clone()));
+        .then(|| querier::worker(&config, store.clone()));
     // The compactor role: merges, rollups, retention and garbage collection
     // on its own thread (see server/compactor.rs).
     let compactor = if runs(Role::Compactor) {

@@ -51,6 +51,7 @@ pub async fn build(
                 metastore.clone(),
                 EngineConfig::default(),
                 peers,
+                config.querier.worker_secret(),
             )
             .context("starting the distributed query engine")?
         }
