@@ -20,6 +20,7 @@ use kiln_model::tree::Tree;
 use kiln_model::{Labels, ProfileType};
 use object_store::ObjectStore;
 use runtime::CpuRuntime;
+pub use runtime::{AbortOnDrop, QueryRuntime};
 use std::sync::Arc;
 
 /// Settings of a [`DataFusionEngine`].
@@ -126,7 +127,7 @@ pub struct PhysicalQueryPlan {
 #[derive(Debug)]
 pub struct DataFusionEngine {
     inner: Arc<Inner>,
-    runtime: CpuRuntime,
+    runtime: Arc<CpuRuntime>,
 }
 
 impl DataFusionEngine {
@@ -184,7 +185,7 @@ impl DataFusionEngine {
                 scan_counters,
                 coordinator,
             }),
-            runtime: CpuRuntime::new(or_cores(config.cpu_threads))?,
+            runtime: Arc::new(CpuRuntime::new(or_cores(config.cpu_threads))?),
         })
     }
 
@@ -209,6 +210,12 @@ impl DataFusionEngine {
     /// this process (the SQL engine) to share.
     pub fn block_cache(&self) -> Arc<BlockCache> {
         self.inner.blocks.clone()
+    }
+
+    /// The engine's query runtime, for the SQL engine of the same process
+    /// to execute on.
+    pub fn query_runtime(&self) -> QueryRuntime {
+        QueryRuntime(self.runtime.clone())
     }
 
     /// Empties the block caches (e.g. to measure cold queries).

@@ -47,7 +47,7 @@ pub use api::{Aggregation, LabelsQuery, ProfileQuery, ProfileStats, QueryEngine,
 pub use blocks::{BlockCache, BlockCacheStats, CacheConfig};
 pub use cache::CacheStats;
 pub use codec::KilnPlanCodec;
-pub use engine::{DataFusionEngine, EngineConfig, PhysicalQueryPlan};
+pub use engine::{AbortOnDrop, DataFusionEngine, EngineConfig, PhysicalQueryPlan, QueryRuntime};
 pub use error::QueryError;
 pub use table::{
     TABLE_ROWS_TOTAL, TABLE_SCANS_TOTAL, TableReads, TableScanStats, describe_metrics,

@@ -13,13 +13,15 @@
 //! Parts: `session` ([`SqlEngine`], [`SqlLimits`]), `blocks` (the only way
 //! to reach data: one tenant's blocks), `tables` (the six tables),
 //! `pushdown` (filters → time range and series), `pre_aggregate` (sums
-//! per stack inside the scan when a query only sums over time), [`functions`],
+//! per stack inside the scan when a query only sums over time), `execute`
+//! (running a plan on the query engine's runtime), [`functions`],
 //! [`flight`] (Arrow Flight SQL over the engine).
 //! `docs/sql.md` is the user's reference.
 
 mod blocks;
 pub mod encode;
 mod error;
+mod execute;
 pub mod flight;
 pub mod functions;
 mod pre_aggregate;

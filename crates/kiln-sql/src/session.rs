@@ -16,6 +16,7 @@
 
 use crate::blocks::TenantBlocks;
 use crate::error::SqlError;
+use crate::execute::execute;
 use crate::functions;
 use crate::pre_aggregate::PreAggregate;
 use crate::tables::{DimKind, DimTable, FactKind, FactTable, ProfileSamplesTable};
@@ -29,7 +30,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 use kiln_meta::Metastore;
-use kiln_query::{BlockCache, CacheConfig};
+use kiln_query::{BlockCache, CacheConfig, QueryRuntime};
 use object_store::ObjectStore;
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +89,9 @@ pub struct SqlEngine {
     /// sessions (blocks are immutable), and with the query engine when
     /// built by [`SqlEngine::sharing`].
     blocks: Arc<BlockCache>,
+    /// Where queries execute: the query engine's runtime when set by
+    /// [`SqlEngine::on_runtime`], else the caller's.
+    runtime: Option<QueryRuntime>,
 }
 
 fn options() -> SQLOptions {
@@ -116,7 +120,16 @@ impl SqlEngine {
             metastore,
             partitions,
             blocks,
+            runtime: None,
         }
+    }
+
+    /// Executes queries on `runtime` (the query engine's): operators,
+    /// Parquet decoding and aggregation then never run on the server's I/O
+    /// threads, so a heavy SQL query cannot delay pushes' acknowledgements.
+    pub fn on_runtime(mut self, runtime: QueryRuntime) -> Self {
+        self.runtime = Some(runtime);
+        self
     }
 
     /// A fresh session seeing only `tenant`'s data, bounded by `limits`'
@@ -200,8 +213,7 @@ impl SqlEngine {
         let run = async {
             let df = self.plan(tenant, sql, limits).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let stream = df
-                .execute_stream()
+            let stream = execute(df, self.runtime.as_ref())
                 .await
                 .map_err(|e| SqlError::from_execution(e, limits.max_memory_bytes))?;
             let batches = collect_bounded(stream, limits).await?;
@@ -249,8 +261,7 @@ impl SqlEngine {
             let df = self.plan(tenant, sql, &limits).await?;
             let df = bind(df, params)?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let stream = df
-                .execute_stream()
+            let stream = execute(df, self.runtime.as_ref())
                 .await
                 .map_err(|e| SqlError::from_execution(e, limits.max_memory_bytes))?;
             Ok::<_, SqlError>((schema, stream))

@@ -5,6 +5,8 @@
 use crate::error::QueryError;
 use std::future::Future;
 
+use std::sync::Arc;
+
 #[derive(Debug)]
 pub(crate) struct CpuRuntime {
     /// `None` only while dropping.
@@ -24,6 +26,19 @@ impl CpuRuntime {
         })
     }
 
+    /// Starts `fut` on the query runtime.
+    fn spawn<F>(&self, fut: F) -> Result<tokio::task::JoinHandle<F::Output>, QueryError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| QueryError::Internal("query runtime is shut down".into()))?;
+        Ok(runtime.spawn(fut))
+    }
+
     /// Runs `fut` on the query runtime and waits for it from the caller's
     /// runtime. Dropping the returned future (a cancelled request) aborts
     /// the query.
@@ -32,11 +47,7 @@ impl CpuRuntime {
         T: Send + 'static,
         F: Future<Output = Result<T, QueryError>> + Send + 'static,
     {
-        let runtime = self
-            .runtime
-            .as_ref()
-            .ok_or_else(|| QueryError::Internal("query runtime is shut down".into()))?;
-        let mut task = AbortOnDrop(runtime.spawn(fut));
+        let mut task = AbortOnDrop(self.spawn(fut)?);
         match (&mut task.0).await {
             Ok(result) => result,
             Err(e) if e.is_panic() => Err(QueryError::Internal(format!("query panicked: {e}"))),
@@ -55,7 +66,27 @@ impl Drop for CpuRuntime {
     }
 }
 
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+/// The engine's query runtime, for other CPU-heavy work of the same
+/// process (SQL execution): one pool of query threads, never the server's
+/// I/O threads.
+#[derive(Debug, Clone)]
+pub struct QueryRuntime(pub(crate) Arc<CpuRuntime>);
+
+impl QueryRuntime {
+    /// Starts `fut` on the query runtime; the task is aborted when the
+    /// returned guard is dropped (a cancelled request).
+    pub fn spawn<F>(&self, fut: F) -> Result<AbortOnDrop<F::Output>, QueryError>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Ok(AbortOnDrop(self.0.spawn(fut)?))
+    }
+}
+
+/// A task handle that aborts its task when dropped.
+#[derive(Debug)]
+pub struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {

@@ -57,11 +57,12 @@ pub async fn build(
         }
     };
     // SQL (POST /api/v1/sql, Flight SQL) reads the same blocks, one tenant
-    // per session, in this process, through the query engine's block caches.
-    let sql = Arc::new(kiln_sql::SqlEngine::sharing(
-        metastore,
-        engine.block_cache(),
-    ));
+    // per session, in this process, through the query engine's block caches
+    // and on its runtime.
+    let sql = Arc::new(
+        kiln_sql::SqlEngine::sharing(metastore, engine.block_cache())
+            .on_runtime(engine.query_runtime()),
+    );
     Ok(Frontend {
         query: Arc::new(engine),
         sql,
