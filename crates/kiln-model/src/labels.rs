@@ -66,6 +66,15 @@ impl Labels {
         Self(labels)
     }
 
+    /// A set from labels already sorted by name and unique (what
+    /// `sanitize_labels` returns), with room for `extra` more.
+    pub(crate) fn from_sorted(labels: &[Label], extra: usize) -> Self {
+        debug_assert!(labels.windows(2).all(|w| w[0].name < w[1].name));
+        let mut sorted = Vec::with_capacity(labels.len() + extra);
+        sorted.extend_from_slice(labels);
+        Self(sorted)
+    }
+
     /// The value of `name`, if present.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -86,6 +95,15 @@ impl Labels {
                     value: value.into(),
                 },
             ),
+        }
+    }
+
+    /// [`Self::set`] for a borrowed name, allocated only when it is new
+    /// (series labels are mostly well-known constants set on every series).
+    pub(crate) fn set_borrowed(&mut self, name: &str, value: impl Into<String>) {
+        match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            Ok(i) => self.0[i].value = value.into(),
+            Err(i) => self.0.insert(i, Label::new(name, value)),
         }
     }
 

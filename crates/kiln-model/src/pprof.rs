@@ -7,6 +7,11 @@
 //!        ─► Vec<NormalizedProfile> sharing one frame table
 //! ```
 //!
+//! [`decode_and_normalise`] (the Push path) does the same without the prost
+//! `Profile`: `wire` reads the protobuf into a `view::ProfileView` of flat
+//! tables with strings borrowed from the input, falling back to prost for
+//! anything it does not handle, so results and errors are identical.
+//!
 //! Series labels are built by [`build_series_labels`], which the text formats
 //! reuse so that every ingest path validates labels the same way.
 //!

@@ -139,9 +139,10 @@ fn normalise_view(
     let samples = acc.into_samples(groups.sets.len());
     for (profile_type, mut per_group) in types.iter().zip(samples) {
         for (g, lifted) in groups.sets.iter().enumerate() {
-            let mut labels = Labels::new(base.iter().cloned());
+            // Room for the lifted labels and the up to 8 derived ones.
+            let mut labels = Labels::from_sorted(&base, lifted.len() + 8);
             for l in lifted {
-                labels.set(l.name.as_str(), l.value.as_str());
+                labels.set_borrowed(&l.name, l.value.as_str());
             }
             let (labels, profile_type) = finish_series(labels, profile_type, limits)?;
             let samples = std::mem::take(&mut per_group[g]);

@@ -131,10 +131,10 @@ pub(crate) fn finish_series(
     limits: &NormalizeLimits,
 ) -> Result<(Labels, ProfileType), ModelError> {
     if !profile_type.name.is_empty() {
-        labels.set(METRIC_NAME, profile_type.name.as_str());
+        labels.set_borrowed(METRIC_NAME, profile_type.name.as_str());
     }
     if labels.get(SERVICE_NAME).is_none_or(str::is_empty) {
-        labels.set(SERVICE_NAME, SERVICE_NAME_FALLBACK);
+        labels.set_borrowed(SERVICE_NAME, SERVICE_NAME_FALLBACK);
     }
     relabel(&mut labels, &profile_type.sample_type);
 
@@ -155,7 +155,10 @@ pub(crate) fn finish_series(
     }
     let final_type = ProfileType {
         name: name.to_string(),
-        ..profile_type.clone()
+        sample_type: profile_type.sample_type.clone(),
+        sample_unit: profile_type.sample_unit.clone(),
+        period_type: profile_type.period_type.clone(),
+        period_unit: profile_type.period_unit.clone(),
     };
     Ok((with_derived_labels(labels, &final_type), final_type))
 }
@@ -167,11 +170,11 @@ fn relabel(labels: &mut Labels, sample_type: &str) {
     };
     if let Some(stripped) = name.strip_prefix(GODELTAPROF_PREFIX) {
         let stripped = stripped.to_string();
-        labels.set(METRIC_NAME, stripped);
-        labels.set(DELTA, "false");
+        labels.set_borrowed(METRIC_NAME, stripped);
+        labels.set_borrowed(DELTA, "false");
     }
     if labels.get(METRIC_NAME) == Some("wall") && sample_type == "cpu" {
-        labels.set(METRIC_NAME, "process_cpu");
+        labels.set_borrowed(METRIC_NAME, "process_cpu");
     }
 }
 
@@ -180,15 +183,15 @@ fn relabel(labels: &mut Labels, sample_type: &str) {
 /// that text-format ingestion can use it after validating separately.
 pub(crate) fn with_derived_labels(mut labels: Labels, profile_type: &ProfileType) -> Labels {
     if labels.get(SERVICE_NAME).is_none_or(str::is_empty) {
-        labels.set(SERVICE_NAME, SERVICE_NAME_FALLBACK);
+        labels.set_borrowed(SERVICE_NAME, SERVICE_NAME_FALLBACK);
     }
     let service = labels.get(SERVICE_NAME).unwrap_or_default().to_string();
-    labels.set(METRIC_NAME, profile_type.name.as_str());
-    labels.set(TYPE, profile_type.sample_type.as_str());
-    labels.set(UNIT, profile_type.sample_unit.as_str());
-    labels.set(PERIOD_TYPE, profile_type.period_type.as_str());
-    labels.set(PERIOD_UNIT, profile_type.period_unit.as_str());
-    labels.set(PRIVATE_SERVICE_NAME, service);
-    labels.set(PROFILE_TYPE, profile_type.id());
+    labels.set_borrowed(METRIC_NAME, profile_type.name.as_str());
+    labels.set_borrowed(TYPE, profile_type.sample_type.as_str());
+    labels.set_borrowed(UNIT, profile_type.sample_unit.as_str());
+    labels.set_borrowed(PERIOD_TYPE, profile_type.period_type.as_str());
+    labels.set_borrowed(PERIOD_UNIT, profile_type.period_unit.as_str());
+    labels.set_borrowed(PRIVATE_SERVICE_NAME, service);
+    labels.set_borrowed(PROFILE_TYPE, profile_type.id());
     labels
 }

@@ -22,6 +22,7 @@ const FIXED32: u8 = 5;
 /// must decide.
 pub(super) fn decode(bytes: &[u8]) -> Option<ProfileView<'_>> {
     let mut view = ProfileView::default();
+    reserve(bytes, &mut view);
     let mut r = Reader(bytes);
     while let Some((field, wire)) = r.key()? {
         match field {
@@ -58,6 +59,33 @@ pub(super) fn decode(bytes: &[u8]) -> Option<ProfileView<'_>> {
         }
     }
     Some(view)
+}
+
+/// Sizes the tables from a quick pass over the top-level fields, so that
+/// they are allocated once instead of grown (a malformed input just stops
+/// the count; `decode` decides what to do with it).
+fn reserve(bytes: &[u8], view: &mut ProfileView<'_>) {
+    let mut counts = [0usize; 7];
+    let mut r = Reader(bytes);
+    while let Some(Some((field, wire))) = r.key() {
+        if let Some(n) = counts.get_mut(field as usize) {
+            *n += 1;
+        }
+        if r.skip(wire).is_none() {
+            break;
+        }
+    }
+    let [_, types, samples, mappings, locations, functions, strings] = counts;
+    view.sample_types.reserve(types);
+    view.samples.reserve(samples);
+    // Every value takes at least one input byte: no absurd reservation.
+    view.values
+        .reserve(samples.saturating_mul(types).min(bytes.len()));
+    view.mappings.reserve(mappings);
+    view.locations.reserve(locations);
+    view.lines.reserve(locations);
+    view.functions.reserve(functions);
+    view.strings.reserve(strings);
 }
 
 fn value_type(bytes: &[u8], (mut ty, mut unit): (i64, i64)) -> Option<(i64, i64)> {
@@ -202,11 +230,26 @@ impl<'a> Reader<'a> {
         Some(Some((field, wire)))
     }
 
-    /// A LEB128 varint of at most 10 bytes whose 10th byte is 0 or 1
-    /// (prost's overflow rule).
+    /// A LEB128 varint; most in a pprof (keys, ids, string indices) are
+    /// one byte, so that case is inlined.
+    #[inline]
     fn varint(&mut self) -> Option<u64> {
+        match self.0.split_first() {
+            Some((&b, rest)) if b < 0x80 => {
+                self.0 = rest;
+                Some(u64::from(b))
+            }
+            _ => self.long_varint(),
+        }
+    }
+
+    /// A varint of at most 10 bytes whose 10th byte is 0 or 1 (prost's
+    /// overflow rule).
+    #[inline(never)]
+    fn long_varint(&mut self) -> Option<u64> {
         let mut value = 0u64;
-        for (i, &b) in self.0.iter().take(10).enumerate() {
+        for i in 0..10 {
+            let b = *self.0.get(i)?;
             if i == 9 && b > 1 {
                 return None;
             }
