@@ -170,3 +170,62 @@ fn agent_payload_blocks_read_back_with_pyarrow() {
         "{seen:?}"
     );
 }
+
+/// `kiln block <args…> --data-dir <data>`: (success, stdout, stderr).
+fn block_command(data: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(kiln_bin())
+        .arg("block")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn delete_removes_blocks_from_the_index_only_when_all_are_registered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let payload = dir.path().join("go-cpu.pb.gz");
+    std::fs::write(&payload, agent_file("go-cpu.pb.gz")).unwrap();
+    import(&data, "pprof", "a", std::slice::from_ref(&payload));
+    import(&data, "pprof", "b", std::slice::from_ref(&payload));
+    let (ok, listed, _) = block_command(&data, &["list"]);
+    assert!(ok);
+    let ids: Vec<String> = listed
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 2, "{listed}");
+
+    // One unknown id: nothing is removed.
+    let unknown = ulid::Ulid::from_parts(1, 42).to_string();
+    let (ok, _, err) = block_command(&data, &["delete", &ids[0], &unknown]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("block {unknown} is not registered"))
+            && err.contains("nothing was removed"),
+        "{err}"
+    );
+    let (ok, _, err) = block_command(&data, &["delete", "not-a-ulid"]);
+    assert!(!ok);
+    assert!(err.contains("\"not-a-ulid\" is not a block id"), "{err}");
+    assert_eq!(block_command(&data, &["list"]).1, listed);
+
+    // Removed from the index; the folder stays for garbage collection.
+    let (ok, out, err) = block_command(&data, &["delete", &ids[0]]);
+    assert!(ok, "{err}");
+    assert!(out.contains(&format!("removed {}", ids[0])), "{out}");
+    let (_, after, _) = block_command(&data, &["list"]);
+    assert_eq!(after.lines().count(), 1, "{after}");
+    assert!(after.starts_with(&ids[1]), "{after}");
+    assert!(
+        data.join("tenants/anonymous/blocks").join(&ids[0]).is_dir(),
+        "the folder is left to garbage collection"
+    );
+}

@@ -10,6 +10,7 @@ use kiln_store::{StoreConfig, open_store};
 use prost::Message;
 use std::path::PathBuf;
 use std::sync::Arc;
+use ulid::Ulid;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BlockCommand {
@@ -17,6 +18,11 @@ pub enum BlockCommand {
     Import(ImportArgs),
     /// List a tenant's registered blocks.
     List(ListArgs),
+    /// Remove blocks from the index (e.g. a block whose files are damaged,
+    /// which fails every query touching it). Their folders become orphans
+    /// that the compactor's garbage collection deletes after
+    /// `compactor.gc_grace`; copy a folder away first to keep it.
+    Delete(DeleteArgs),
 }
 
 /// What an input file holds.
@@ -55,10 +61,26 @@ pub struct ListArgs {
     tenant: String,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    #[arg(long, default_value = "anonymous")]
+    tenant: String,
+    /// Ids of the blocks (as `kiln block list` prints them).
+    #[arg(required = true, value_parser = parse_block_id)]
+    ids: Vec<Ulid>,
+}
+
+fn parse_block_id(text: &str) -> Result<Ulid, String> {
+    Ulid::from_string(text).map_err(|e| format!("{text:?} is not a block id (a ULID): {e}"))
+}
+
 pub async fn run(command: BlockCommand) -> anyhow::Result<()> {
     match command {
         BlockCommand::Import(args) => import(args).await,
         BlockCommand::List(args) => list(args).await,
+        BlockCommand::Delete(args) => delete(args).await,
     }
 }
 
@@ -180,6 +202,28 @@ async fn list(args: ListArgs) -> anyhow::Result<()> {
             meta.summary.samples,
             meta.total_bytes(),
             meta.summary.services
+        );
+    }
+    Ok(())
+}
+
+/// Removes the blocks from the index only if every one of them is
+/// registered: a mistyped id changes nothing.
+async fn delete(args: DeleteArgs) -> anyhow::Result<()> {
+    let (_, metastore) = open(args.data_dir).await?;
+    for id in &args.ids {
+        if metastore.get_block(&args.tenant, *id).await?.is_none() {
+            bail!(
+                "block {id} is not registered for tenant {:?} (see `kiln block list --tenant {}`); nothing was removed",
+                args.tenant,
+                args.tenant
+            );
+        }
+    }
+    for id in metastore.delete(&args.tenant, &args.ids).await? {
+        println!(
+            "removed {id} from the index; its folder tenants/{}/blocks/{id}/ is deleted by garbage collection after compactor.gc_grace",
+            args.tenant
         );
     }
     Ok(())
