@@ -9,7 +9,8 @@
 //!                    ─► prune pages (column + offset index) ─► RowSelection
 //!                    ─► fetch only the selected pages ─► exact filter
 //!  aggregate_by_stack(): the same scan, summed into a dense Vec indexed by stack id
-//!  profiles(), profiles_stream(): the same pruning over profiles.parquet
+//!  profiles(), profiles_stream(), profiles_columns_stream() (projected):
+//!                    the same pruning over profiles.parquet
 //!  scan_rollup*(), aggregate_by_stack_rollup(): the same over rollup_1m/1h.parquet
 //!  stack_resolver(): stacks.parquet + frames.parquet (one GET each) ─► StackResolver
 //! ```
