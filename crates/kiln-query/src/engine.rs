@@ -22,6 +22,7 @@ use object_store::ObjectStore;
 use runtime::CpuRuntime;
 pub use runtime::{AbortOnDrop, QueryRuntime};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Settings of a [`DataFusionEngine`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +38,10 @@ pub struct EngineConfig {
     /// as raw samples (see `docs/query.md`); `false` forces raw samples,
     /// e.g. to compare the two.
     pub use_rollups: bool,
+    /// Distributed engines: how long a querier peer found dead is skipped
+    /// by every query (then tried again), so a dead static peer costs one
+    /// failed attempt per quarantine, not one per query.
+    pub peer_quarantine: Duration,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +51,7 @@ impl Default for EngineConfig {
             target_partitions: 0,
             cpu_threads: 0,
             use_rollups: true,
+            peer_quarantine: Duration::from_secs(30),
         }
     }
 }
@@ -173,7 +179,13 @@ impl DataFusionEngine {
         let scan_counters: Arc<ScanCounters> = Arc::default();
         let coordinator = peers.map(|(peers, secret)| {
             let codec = crate::KilnPlanCodec::new(blocks.clone(), scan_counters.clone());
-            Coordinator::new(peers, codec, target_partitions, secret)
+            Coordinator::new(
+                peers,
+                codec,
+                target_partitions,
+                secret,
+                config.peer_quarantine,
+            )
         });
         Ok(Self {
             inner: Arc::new(Inner {

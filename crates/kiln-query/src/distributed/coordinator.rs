@@ -3,12 +3,13 @@
 //! one fails.
 //!
 //! ```text
-//!  collect(df) ─► peers() minus peers dropped by this query ── none? ─► in process
+//!  collect(df) ─► peers() minus quarantined ones minus peers dropped by this query ── none? ─► in process
 //!     ─► clone of the distributed SessionState, resolver = those peers
 //!     ─► physical plan (stages split by `split`) ─► collect
 //!     ─► error? probe every peer of the attempt (GetWorkerInfo, 2 s)
 //!          ├─ all answer: the error is the query's own ─► return it
-//!          └─ some don't: drop them, retry (≤ MAX_ATTEMPTS), else in process
+//!          └─ some don't: drop them, quarantine them (every query skips
+//!             them for `peer_quarantine`), retry (≤ MAX_ATTEMPTS), else in process
 //! ```
 
 use super::channels::PeerChannels;
@@ -24,10 +25,10 @@ use datafusion::prelude::SessionConfig;
 use datafusion_distributed::{
     ChannelResolver, DistributedExt, GetWorkerInfoRequest, SessionStateBuilderExt, WorkerResolver,
 };
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use url::Url;
 
 /// Distributed attempts of one query before it runs in process.
@@ -45,6 +46,8 @@ pub struct DistributedStats {
     pub retries: u64,
     /// Queries run in process because no peer was left (or attempts ran out).
     pub fallbacks: u64,
+    /// Peers skipped right now because they were found dead lately.
+    pub quarantined: usize,
 }
 
 /// `peers`, with a single peer listed twice: the distributed planner only
@@ -83,6 +86,9 @@ pub(crate) struct Coordinator {
     /// Connections to the peers, shared by queries and probes.
     channels: PeerChannels,
     counters: Counters,
+    /// Peers found dead, each with the instant until which queries skip it.
+    quarantine: Mutex<HashMap<Url, Instant>>,
+    quarantine_for: Duration,
 }
 
 impl std::fmt::Debug for Coordinator {
@@ -99,6 +105,7 @@ impl Coordinator {
         codec: KilnPlanCodec,
         target_partitions: usize,
         secret: Option<super::WorkerSecret>,
+        quarantine_for: Duration,
     ) -> Self {
         let channels = PeerChannels::new(secret);
         let config = SessionConfig::new().with_target_partitions(target_partitions);
@@ -117,7 +124,16 @@ impl Coordinator {
             state,
             channels,
             counters: Counters::default(),
+            quarantine: Mutex::default(),
+            quarantine_for,
         }
+    }
+
+    fn quarantined(&self) -> std::sync::MutexGuard<'_, HashMap<Url, Instant>> {
+        let mut quarantine = self.quarantine.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        quarantine.retain(|_, until| *until > now);
+        quarantine
     }
 
     pub(crate) fn stats(&self) -> DistributedStats {
@@ -126,6 +142,7 @@ impl Coordinator {
             distributed: c.distributed.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
             fallbacks: c.fallbacks.load(Ordering::Relaxed),
+            quarantined: self.quarantined().len(),
         }
     }
 
@@ -137,12 +154,14 @@ impl Coordinator {
     ) -> Result<Vec<RecordBatch>, QueryError> {
         let mut dropped: HashSet<Url> = HashSet::new();
         for attempt in 1..=MAX_ATTEMPTS {
-            let peers: Vec<Url> = self
-                .peers
-                .peers()
-                .into_iter()
-                .filter(|u| !dropped.contains(u))
-                .collect();
+            let peers: Vec<Url> = {
+                let quarantined = self.quarantined();
+                self.peers
+                    .peers()
+                    .into_iter()
+                    .filter(|u| !dropped.contains(u) && !quarantined.contains_key(u))
+                    .collect()
+            };
             if peers.is_empty() {
                 break;
             }
@@ -163,9 +182,13 @@ impl Coordinator {
                 attempt,
                 error = %err,
                 dead = ?dead.iter().map(Url::as_str).collect::<Vec<_>>(),
-                "querier peers stopped answering; retrying without them"
+                quarantine = ?self.quarantine_for,
+                "querier peers stopped answering; retrying without them (every query skips them for the quarantine)"
             );
             metrics::counter!(PEERS_DROPPED_TOTAL).increment(dead.len() as u64);
+            let until = Instant::now() + self.quarantine_for;
+            self.quarantined()
+                .extend(dead.iter().map(|url| (url.clone(), until)));
             dropped.extend(dead);
             if attempt < MAX_ATTEMPTS {
                 self.counters.retries.fetch_add(1, Ordering::Relaxed);

@@ -91,14 +91,16 @@ async fn cluster() -> Cluster {
 }
 
 fn distributed(env: &Env, peers: Arc<dyn PeerSource>) -> DataFusionEngine {
-    DataFusionEngine::distributed(
-        env.store.clone(),
-        env.meta.clone(),
-        EngineConfig::default(),
-        peers,
-        None,
-    )
-    .expect("distributed engine")
+    distributed_with(env, peers, EngineConfig::default())
+}
+
+fn distributed_with(
+    env: &Env,
+    peers: Arc<dyn PeerSource>,
+    config: EngineConfig,
+) -> DataFusionEngine {
+    DataFusionEngine::distributed(env.store.clone(), env.meta.clone(), config, peers, None)
+        .expect("distributed engine")
 }
 
 fn flame_queries() -> Vec<(&'static str, kiln_query::ProfileQuery)> {
@@ -203,12 +205,54 @@ async fn a_dead_worker_is_dropped_and_the_query_retried() {
     let sgot = c.frontend.select_series(&sq).await.expect("retried series");
     assert_eq!(sgot, swant, "{swhat} after a worker died");
     let stats = c.frontend.distributed_stats().unwrap();
-    assert!(
-        stats.retries >= 1,
-        "the dead worker cost a retry: {stats:?}"
+    assert_eq!(
+        stats.retries, 1,
+        "the dead worker cost the first query a retry, and later queries none (quarantined): {stats:?}"
     );
+    assert_eq!(stats.quarantined, 1, "{stats:?}");
     assert_eq!(stats.fallbacks, 0, "two workers were left: {stats:?}");
     assert_eq!(stats.distributed, 3, "{stats:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_worker_is_tried_again_after_the_quarantine() {
+    let mut c = cluster().await;
+    let peers = StaticPeers::new(c.workers.iter().map(|w| w.url.clone()).collect());
+    let quarantine = std::time::Duration::from_secs(3);
+    let frontend = distributed_with(
+        &c.env,
+        Arc::new(peers),
+        EngineConfig {
+            peer_quarantine: quarantine,
+            ..EngineConfig::default()
+        },
+    );
+    let (what, q) = flame_queries().remove(0);
+    let want = c.env.engine.merge_tree(&q).await.expect("in process");
+    c.workers[2].kill();
+    for _ in 0..2 {
+        assert_tree(
+            &frontend.merge_tree(&q).await.expect("distributed"),
+            &want,
+            what,
+        );
+    }
+    let stats = frontend.distributed_stats().unwrap();
+    assert_eq!((stats.retries, stats.quarantined), (1, 1), "{stats:?}");
+
+    tokio::time::sleep(quarantine + std::time::Duration::from_millis(100)).await;
+    assert_eq!(frontend.distributed_stats().unwrap().quarantined, 0);
+    assert_tree(
+        &frontend.merge_tree(&q).await.expect("distributed"),
+        &want,
+        what,
+    );
+    let stats = frontend.distributed_stats().unwrap();
+    assert_eq!(
+        (stats.retries, stats.quarantined, stats.distributed),
+        (2, 1, 3),
+        "tried again, found dead again: {stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

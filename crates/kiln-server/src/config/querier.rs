@@ -31,6 +31,10 @@ pub struct QuerierConfig {
     /// How often `peers_dns` is resolved again.
     #[serde(with = "humantime_serde")]
     pub peers_refresh_interval: Duration,
+    /// How long a querier found dead is skipped by every query before it
+    /// is tried again (0s: tried by the next query).
+    #[serde(with = "humantime_serde")]
+    pub peer_quarantine: Duration,
     /// Shared by the cluster's frontends and queriers: frontends send it
     /// with every worker call, queriers refuse worker calls without it.
     /// Empty = worker calls are not authenticated (then only frontends may
@@ -45,6 +49,7 @@ impl fmt::Debug for QuerierConfig {
             .field("peers", &self.peers)
             .field("peers_dns", &self.peers_dns)
             .field("peers_refresh_interval", &self.peers_refresh_interval)
+            .field("peer_quarantine", &self.peer_quarantine)
             .field("worker_secret", &self.worker_secret().map(|_| "<redacted>"))
             .finish()
     }
@@ -56,6 +61,7 @@ impl Default for QuerierConfig {
             peers: Vec::new(),
             peers_dns: String::new(),
             peers_refresh_interval: Duration::from_secs(10),
+            peer_quarantine: Duration::from_secs(30),
             worker_secret: String::new(),
         }
     }
@@ -223,7 +229,7 @@ mod tests {
     #[test]
     fn peers_from_toml() {
         let config = KilnConfig::from_toml_str(
-            "[querier]\npeers = [\"http://a:4040\"]\npeers_refresh_interval = \"3s\"\n",
+            "[querier]\npeers = [\"http://a:4040\"]\npeers_refresh_interval = \"3s\"\npeer_quarantine = \"5s\"\n",
         )
         .expect("valid");
         assert_eq!(config.querier.peers, ["http://a:4040"]);
@@ -231,6 +237,7 @@ mod tests {
             config.querier.peers_refresh_interval,
             Duration::from_secs(3)
         );
+        assert_eq!(config.querier.peer_quarantine, Duration::from_secs(5));
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub async fn build(
             DataFusionEngine::distributed(
                 store.clone(),
                 metastore.clone(),
-                EngineConfig::default(),
+                EngineConfig {
+                    peer_quarantine: config.querier.peer_quarantine,
+                    ..EngineConfig::default()
+                },
                 peers,
                 config.querier.worker_secret(),
             )
