@@ -106,26 +106,26 @@ mod tests {
             .to_string()
     }
 
-    #[tokio::test]
-    async fn runs_on_the_query_runtime_when_given_one() {
-        let engine = DataFusionEngine::new(
+    /// An engine over nothing: only its runtime is used.
+    fn engine() -> DataFusionEngine {
+        DataFusionEngine::new(
             Arc::new(InMemory::new()),
             Arc::new(InMemoryMetastore::new()),
             EngineConfig::default(),
         )
-        .expect("engine");
+        .expect("engine")
+    }
+
+    #[tokio::test]
+    async fn runs_on_the_query_runtime_when_given_one() {
+        let engine = engine();
         assert_eq!(thread_of(Some(&engine.query_runtime())).await, "kiln-query");
         assert_ne!(thread_of(None).await, "kiln-query");
     }
 
     #[tokio::test]
     async fn a_stream_dropped_midway_leaves_the_runtime_serving() {
-        let engine = DataFusionEngine::new(
-            Arc::new(InMemory::new()),
-            Arc::new(InMemoryMetastore::new()),
-            EngineConfig::default(),
-        )
-        .expect("engine");
+        let engine = engine();
         let runtime = engine.query_runtime();
         let ctx = SessionContext::new();
         // Many batches: more than the channel holds, so the producer waits.

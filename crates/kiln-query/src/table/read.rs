@@ -101,32 +101,49 @@ fn samples_batch(
         column::<UInt32Array>(batch, cols::STACK_ID)?,
         column::<UInt64Array>(batch, cols::SPAN_ID)?,
     );
-    // Only the projected columns are filtered and materialised; the block
-    // column (index 0) is the one the file does not have.
-    let rows = mask
-        .as_ref()
-        .map_or(batch.num_rows(), BooleanArray::true_count);
-    let full = TableKind::Samples.schema();
-    let column_at = |i: usize| -> Result<ArrayRef> {
-        if i == 0 {
-            return Ok(Arc::new(UInt32Array::from_value(scan.index, rows)));
-        }
-        let name = full.field(i).name();
-        let c = batch.column_by_name(name).ok_or_else(|| {
-            DataFusionError::Internal(format!("samples batch lacks column {name}"))
-        })?;
-        Ok(match &mask {
-            Some(m) => filter(c.as_ref(), m)?,
-            None => c.clone(),
-        })
-    };
     let indices: Vec<usize> = match projection {
         Some(p) => p.to_vec(),
-        None => (0..full.fields().len()).collect(),
+        None => (0..TableKind::Samples.schema().fields().len()).collect(),
     };
+    project(
+        TableKind::Samples,
+        scan,
+        batch,
+        mask.as_ref(),
+        &indices,
+        schema,
+    )
+}
+
+/// `batch` (columns of `kind`'s file) as a batch of the table's columns
+/// `indices`, keeping the rows of `mask`. Only those columns are filtered
+/// and materialised; the block column (index 0) is the one the file does
+/// not have.
+fn project(
+    kind: TableKind,
+    scan: &BlockScan,
+    batch: &RecordBatch,
+    mask: Option<&BooleanArray>,
+    indices: &[usize],
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let rows = mask.map_or(batch.num_rows(), BooleanArray::true_count);
+    let full = kind.schema();
     let columns = indices
-        .into_iter()
-        .map(column_at)
+        .iter()
+        .map(|&i| -> Result<ArrayRef> {
+            if i == 0 {
+                return Ok(Arc::new(UInt32Array::from_value(scan.index, rows)));
+            }
+            let name = full.field(i).name();
+            let c = batch.column_by_name(name).ok_or_else(|| {
+                DataFusionError::Internal(format!("{kind:?} batch lacks column {name}"))
+            })?;
+            Ok(match mask {
+                Some(m) => filter(c.as_ref(), m)?,
+                None => c.clone(),
+            })
+        })
         .collect::<Result<Vec<_>>>()?;
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
     Ok(RecordBatch::try_new_with_options(
@@ -188,32 +205,14 @@ fn profiles_batch(
         )
     });
     let mask = mask.transpose()?;
-    let rows = mask
-        .as_ref()
-        .map_or(batch.num_rows(), BooleanArray::true_count);
-    let full = TableKind::Profiles.schema();
-    let columns = indices
-        .iter()
-        .map(|&i| -> Result<ArrayRef> {
-            if i == 0 {
-                return Ok(Arc::new(UInt32Array::from_value(scan.index, rows)));
-            }
-            let name = full.field(i).name();
-            let c = batch.column_by_name(name).ok_or_else(|| {
-                DataFusionError::Internal(format!("profiles batch lacks column {name}"))
-            })?;
-            Ok(match &mask {
-                Some(m) => filter(c.as_ref(), m)?,
-                None => c.clone(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &options,
-    )?)
+    project(
+        TableKind::Profiles,
+        scan,
+        batch,
+        mask.as_ref(),
+        indices,
+        schema,
+    )
 }
 
 /// The rows of a samples batch that pass the block's exact filters, or
