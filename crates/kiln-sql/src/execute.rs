@@ -124,19 +124,39 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stream_dropped_midway_leaves_the_runtime_serving() {
+    async fn dropping_the_stream_stops_the_query() {
         let engine = engine();
         let runtime = engine.query_runtime();
+        // `counted(v)`: v, counting the batches the query computes.
+        let batches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = batches.clone();
+        let counted = create_udf(
+            "counted",
+            vec![arrow::datatypes::DataType::Int64],
+            arrow::datatypes::DataType::Int64,
+            Volatility::Volatile,
+            Arc::new(move |args: &[ColumnarValue]| {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(args[0].clone())
+            }),
+        );
         let ctx = SessionContext::new();
-        // Many batches: more than the channel holds, so the producer waits.
+        ctx.register_udf(counted);
+        // About 1,200 batches of 8,192 rows: far more than the channel holds.
         let df = ctx
-            .sql("SELECT * FROM generate_series(1, 10000000) AS t(v)")
+            .sql("SELECT counted(v) FROM generate_series(1, 10000000) AS t(v)")
             .await
             .expect("plan");
         let mut stream = execute(df, Some(&runtime)).await.expect("execute");
         assert!(stream.next().await.expect("a batch").is_ok());
         drop(stream);
-        // The runtime still serves new queries (the aborted one freed it).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let computed = batches.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            computed < 100,
+            "the query went on after its stream was dropped: {computed} batches"
+        );
+        // The runtime still serves new queries.
         assert_eq!(thread_of(Some(&runtime)).await, "kiln-query");
     }
 }

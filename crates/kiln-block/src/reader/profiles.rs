@@ -59,18 +59,8 @@ impl BlockReader {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<BatchStream, BlockError> {
-        let all = [0, 1, 2, 3, 4, 5, 6];
-        let (stream, _) = self
-            .exact_scan(
-                files::PROFILES,
-                &self.profiles_md,
-                &all,
-                series,
-                start_ns,
-                end_ns,
-            )
-            .await?;
-        Ok(stream)
+        self.profiles_scan(series, start_ns, end_ns, &[0, 1, 2, 3, 4, 5, 6])
+            .await
     }
 
     /// Like [`Self::profiles_stream`], but decoding only the named columns
@@ -91,11 +81,22 @@ impl BlockReader {
         }
         indices.sort_unstable();
         indices.dedup();
+        self.profiles_scan(series, start_ns, end_ns, &indices).await
+    }
+
+    /// The exactly filtered scan of `profiles.parquet` columns `indices`.
+    async fn profiles_scan(
+        &self,
+        series: &RoaringBitmap,
+        start_ns: i64,
+        end_ns: i64,
+        indices: &[usize],
+    ) -> Result<BatchStream, BlockError> {
         let (stream, _) = self
             .exact_scan(
                 files::PROFILES,
                 &self.profiles_md,
-                &indices,
+                indices,
                 series,
                 start_ns,
                 end_ns,

@@ -120,7 +120,7 @@ impl QuerierConfig {
                     ),
                 ));
             }
-            if WorkerSecret::new(secret).is_none() || secret.contains(' ') {
+            if WorkerSecret::new(secret).is_none() {
                 return Some((
                     "querier.worker_secret",
                     "may hold only visible ASCII characters without spaces".into(),
